@@ -1,0 +1,133 @@
+"""The base class every kapps block derives from.
+
+A block is a small, named group of Keras layers (for example conv + BN + ReLU6).
+It is written once and used two ways:
+
+* as a layer: ``block(x)`` inside a ``keras.Sequential`` (the Sequential builder);
+* spread flat: ``block.apply_flat(x)`` calls its sub-layers directly on a symbolic
+  tensor, so a Functional graph gets them as top-level layers with their own names
+  (the Functional builder, whose layer names must equal keras.applications').
+
+Either way the same sub-layer objects, with the same names, hold the weights, which is
+why one weight file loads into both builders by layer name.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Block", "Names", "apply"]
+
+from typing import Any, Mapping
+
+import keras
+
+
+class Names:
+    """Maps a block's layer *roles* to concrete layer names.
+
+    A block asks ``names("bn")`` for the name of its batch-norm layer. The default is
+    ``prefix + role``; a family that must match keras.applications' names passes
+    templates, where ``{p}`` stands for the prefix.
+
+    >>> Names("block_1_", {"bn": "{p}expand_BN"})("bn")
+    'block_1_expand_BN'
+    >>> Names("stem_")("conv")
+    'stem_conv'
+    """
+
+    def __init__(self, prefix: str = "", templates: Mapping[str, str] | None = None):
+        self.prefix = prefix
+        self.templates = dict(templates or {})
+
+    def __call__(self, role: str) -> str:
+        template = self.templates.get(role)
+        if template is None:
+            return f"{self.prefix}{role}"
+        return template.format(p=self.prefix)
+
+    def sub(self, prefix_suffix: str = "", templates: Mapping[str, str] | None = None) -> "Names":
+        """Names for a nested block: same prefix (plus ``prefix_suffix``), new templates."""
+        return Names(self.prefix + prefix_suffix, templates)
+
+    def __repr__(self) -> str:
+        return f"Names({self.prefix!r}, {self.templates!r})"
+
+
+def as_names(names: "Names | str | None", default_prefix: str) -> Names:
+    """Accepts a :class:`Names`, a plain prefix string, or None (use ``default_prefix``)."""
+    if isinstance(names, Names):
+        return names
+    return Names(default_prefix if names is None else names)
+
+
+class Block(keras.layers.Layer):
+    """A layer built from named sub-layers; subclasses implement :meth:`forward`.
+
+    ``forward(x)`` composes the sub-layers. It runs unchanged whether the block is
+    called as a layer (Sequential builder) or spread flat into a Functional graph
+    (:meth:`apply_flat`). Inside ``forward``, nested blocks are applied with
+    ``inner.run(x, training=training)``. Sub-layers whose configuration depends on the input shape
+    (for example asymmetric padding before a strided convolution) are created in
+    :meth:`create_shape_dependent`, which both paths call once with the input shape.
+
+    Example: a block of your own, usable by both builders::
+
+        class ConvThenPool(Block):
+            def __init__(self, filters, **kwargs):
+                super().__init__(**kwargs)
+                self.conv = ConvBNAct(filters, 3, names="mine_")
+                self.pool = keras.layers.MaxPooling2D(name="mine_pool")
+
+            def forward(self, x, training=None):
+                return self.pool(self.conv.run(x, training=training))
+    """
+
+    def __init__(self, name: str | None = None, **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self._shape_ready = False
+
+    # -- hooks for subclasses -------------------------------------------------------
+    def create_shape_dependent(self, input_shape: Any) -> None:
+        """Create sub-layers that need the input shape. Default: nothing to create."""
+
+    def forward(self, inputs: Any, training: bool | None = None) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- the two ways of using a block ----------------------------------------------
+    def _prepare(self, input_shape: Any) -> None:
+        if not self._shape_ready:
+            self.create_shape_dependent(input_shape)
+            self._shape_ready = True
+
+    def build(self, input_shape: Any) -> None:
+        self._prepare(input_shape)
+        super().build(input_shape)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.forward(inputs, training=training)
+
+    def run(self, inputs: Any, training: bool | None = None) -> Any:
+        """Apply the sub-layers directly to ``inputs``, without a layer node of its own.
+
+        Blocks nested inside a block call each other this way, so that spread flat
+        into a Functional graph they all contribute their sub-layers, not themselves.
+        """
+        self._prepare(_shape_of(inputs))
+        self.built = True
+        return self.forward(inputs, training=training)
+
+    def apply_flat(self, inputs: Any) -> Any:
+        """Spread the block into a Functional graph: ``run`` on a symbolic tensor."""
+        return self.run(inputs)
+
+
+def _shape_of(inputs: Any) -> Any:
+    if isinstance(inputs, (tuple, list)):
+        return [tuple(t.shape) for t in inputs]
+    return tuple(inputs.shape)
+
+
+def apply(block: keras.layers.Layer, inputs: Any) -> Any:
+    """Apply a block (flat) or a plain Keras layer to a symbolic tensor."""
+    if isinstance(block, Block):
+        return block.apply_flat(inputs)
+    return block(inputs)

@@ -1,0 +1,73 @@
+"""The inverted residual (MobileNetV2) block: expand, depthwise, linear projection, skip."""
+
+from __future__ import annotations
+
+__all__ = ["InvertedResidual"]
+
+from typing import Any, Callable
+
+import keras
+
+from kapps.blocks.base import Block, Names, as_names
+from kapps.blocks.conv import ConvBNAct
+
+
+class InvertedResidual(Block):
+    """1x1 expansion, 3x3 depthwise, 1x1 linear bottleneck, and an identity skip.
+
+    Sandler et al. 2018: the expansion and depthwise convolutions use ReLU6, the
+    projection is linear, and the skip is added when the stride is 1 and the input and
+    output channels agree. ``expansion == 1`` leaves out the expansion convolution.
+
+    Roles (for :class:`Names`): ``expand_conv``, ``expand_bn``, ``expand_act``, ``pad``,
+    ``dw_conv``, ``dw_bn``, ``dw_act``, ``project_conv``, ``project_bn``, ``add``.
+
+    >>> import numpy as np
+    >>> block = InvertedResidual(in_channels=16, filters=16, expansion=6, names="ir_")
+    >>> block(np.zeros((1, 8, 8, 16), "float32")).shape
+    (1, 8, 8, 16)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        expansion: float = 6,
+        strides: int = 1,
+        *,
+        kernel_size: int = 3,
+        activation: str | Callable | None = "relu6",
+        bn_epsilon: float = 1e-3,
+        bn_momentum: float = 0.999,
+        names: Names | str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "inverted_residual_")
+        kwargs.setdefault("name", names("block"))
+        super().__init__(**kwargs)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+
+        def sub(part: str) -> Names:
+            roles = {r: names(f"{part}_{r}") for r in ("conv", "bn", "act")}
+            return Names("", roles | {"pad": names("pad"), "block": f"{names.prefix}{part}_unit"})
+
+        hidden = int(in_channels * expansion)
+        self.expand = (
+            ConvBNAct(hidden, 1, activation=activation, names=sub("expand"), **bn) if expansion != 1 else None
+        )
+        self.depthwise = ConvBNAct(
+            None, kernel_size, strides, depthwise=True, activation=activation,
+            padding="same" if strides == 1 else "pad_then_valid", names=sub("dw"), **bn,
+        )
+        self.project = ConvBNAct(filters, 1, activation=None, names=sub("project"), **bn)
+        self.add = keras.layers.Add(name=names("add")) if strides == 1 and in_channels == filters else None
+
+    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+        x = inputs
+        if self.expand is not None:
+            x = self.expand.run(x, training=training)
+        x = self.depthwise.run(x, training=training)
+        x = self.project.run(x, training=training)
+        if self.add is not None:
+            x = self.add([inputs, x])
+        return x

@@ -1,0 +1,23 @@
+"""Exceptions kapps raises on purpose. Each message names what to change."""
+
+from __future__ import annotations
+
+
+class KappsError(Exception):
+    """Base class of kapps' own errors (the CLI prints these without a traceback)."""
+
+
+class WeightsNotFoundError(KappsError, FileNotFoundError):
+    """An ImageNet weight file is neither on disk nor downloadable."""
+
+
+class WeightsIntegrityError(KappsError, ValueError):
+    """A weight file's hash or size is not the one the manifest publishes."""
+
+
+class DownloadError(KappsError, OSError):
+    """An HTTP download failed (status code, truncated transfer, network error)."""
+
+
+class WeightsMismatchError(KappsError, ValueError):
+    """A weight file does not fit the model (missing layers, wrong shapes)."""

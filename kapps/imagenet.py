@@ -1,0 +1,97 @@
+"""ImageNet preprocessing and label decoding (the class index ships with kapps)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+#: Preprocessing modes (keras.applications' names) and what they do.
+MODES = {
+    "tf": "scale pixels from [0, 255] to [-1, 1]",
+    "caffe": "RGB to BGR, then subtract the ImageNet mean per channel (no scaling)",
+    "torch": "scale to [0, 1], then normalize with the ImageNet mean and std per channel",
+    "none": "identity: the model rescales inside (pass pixels in [0, 255])",
+}
+_CAFFE_MEAN = (103.939, 116.779, 123.68)  # BGR
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe") -> Any:
+    """Preprocess a batch of RGB images in ``[0, 255]`` for an ImageNet model.
+
+    Accepts NumPy arrays (a new float32 array is returned; the input is left as it is)
+    and tensors. Channels-last only.
+
+    >>> import numpy as np
+    >>> preprocess_input(np.array([[[0.0, 127.5, 255.0]]]), mode="tf").tolist()
+    [[[-1.0, 0.0, 1.0]]]
+    """
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {', '.join(map(repr, MODES))}. Received: mode={mode!r}")
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"`data_format` must be None or 'channels_last' (kapps is channels-last). Received: data_format={data_format!r}"
+        )
+    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+        x = x.astype(keras.config.floatx()) if not np.issubdtype(x.dtype, np.floating) else x.copy()
+        ops = np
+    else:
+        ops = keras.ops
+        x = keras.ops.cast(x, keras.config.floatx()) if "float" not in str(x.dtype) else x
+    if mode == "none":
+        return x
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "torch":
+        return (x / 255.0 - np.array(_TORCH_MEAN, "float32")) / np.array(_TORCH_STD, "float32")
+    bgr = x[..., ::-1] if ops is np else keras.ops.flip(x, axis=-1)
+    return bgr - np.array(_CAFFE_MEAN, "float32")
+
+
+@functools.lru_cache(maxsize=1)
+def class_index() -> dict[int, tuple[str, str]]:
+    """``{index: (wordnet id, class name)}`` for the 1000 ImageNet classes."""
+    text = resources.files("kapps").joinpath("data/imagenet_class_index.json").read_text(encoding="utf-8")
+    return {int(k): (v[0], v[1]) for k, v in json.loads(text).items()}
+
+
+def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """The ``top`` classes of each row of ImageNet predictions, as (wnid, name, score).
+
+    >>> import numpy as np
+    >>> p = np.zeros((1, 1000)); p[0, 281] = 0.9
+    >>> decode_predictions(p, top=1)[0][0][1]
+    'tabby'
+    """
+    preds = np.asarray(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            "`decode_predictions` expects a batch of ImageNet predictions, an array of shape (samples, 1000). "
+            f"Received: preds of shape {preds.shape}"
+        )
+    if not isinstance(top, int) or not 1 <= top <= 1000:
+        raise ValueError(f"`top` must be an integer from 1 to 1000. Received: top={top!r}")
+    index = class_index()
+    results = []
+    for row in preds:
+        best = np.argsort(row)[::-1][:top]
+        results.append([(*index[int(i)], float(row[i])) for i in best])
+    return results
+
+
+def preprocessor(mode: str) -> Callable[..., Any]:
+    """A family's ``preprocess_input(x, data_format=None)`` for one mode."""
+
+    def family_preprocess_input(x: Any, data_format: str | None = None) -> Any:
+        return preprocess_input(x, data_format=data_format, mode=mode)
+
+    family_preprocess_input.__name__ = "preprocess_input"
+    family_preprocess_input.__doc__ = f"Preprocess RGB images in [0, 255] for this family: {MODES[mode]}."
+    return family_preprocess_input

@@ -1,0 +1,133 @@
+"""MobileNetV2 (Sandler et al. 2018): inverted residuals with linear bottlenecks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kapps.blocks import ConvBNAct, DenseClassifier, InvertedResidual, Names, make_divisible
+from kapps.factory import build_model, nearest_weights_size
+from kapps.imagenet import decode_predictions, preprocessor
+from kapps.registry import ModelSpec, register
+
+__all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
+
+#: Table 2 of the paper: expansion t, output channels c, repeats n, first stride s.
+STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+WEIGHT_SIZES = (96, 128, 160, 192, 224)
+BN = dict(bn_epsilon=1e-3, bn_momentum=0.999)
+
+#: keras.applications' layer names for the roles of an inverted residual block.
+BLOCK_NAMES = {
+    "expand_conv": "{p}expand", "expand_bn": "{p}expand_BN", "expand_act": "{p}expand_relu",
+    "pad": "{p}pad", "dw_conv": "{p}depthwise", "dw_bn": "{p}depthwise_BN", "dw_act": "{p}depthwise_relu",
+    "project_conv": "{p}project", "project_bn": "{p}project_BN", "add": "{p}add", "block": "{p}unit",
+}
+
+preprocess_input = preprocessor("tf")
+
+
+def body(options: dict, input_shape: tuple) -> list:
+    alpha = options["alpha"]
+    channels = make_divisible(32 * alpha, 8)
+    blocks: list = [
+        ConvBNAct(channels, 3, strides=2, activation="relu6", names=Names("", {
+            "conv": "Conv1", "bn": "bn_Conv1", "act": "Conv1_relu", "block": "stem"}), **BN)
+    ]
+    block_id = 0
+    for expansion, filters, repeats, stride in STAGES:
+        out_channels = make_divisible(int(filters * alpha), 8)
+        for i in range(repeats):
+            prefix = "expanded_conv_" if block_id == 0 else f"block_{block_id}_"
+            blocks.append(InvertedResidual(
+                channels, out_channels, expansion, stride if i == 0 else 1,
+                names=Names(prefix, BLOCK_NAMES), **BN,
+            ))
+            channels, block_id = out_channels, block_id + 1
+    last = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    blocks.append(ConvBNAct(last, 1, activation="relu6", names=Names("", {
+        "conv": "Conv_1", "bn": "Conv_1_bn", "act": "out_relu", "block": "last_conv"}), **BN))
+    return blocks
+
+
+def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+    return DenseClassifier(classes, activation=activation)
+
+
+def _file_rows(input_shape: tuple) -> int:
+    rows, cols = input_shape[0], input_shape[1]
+    return rows if rows == cols and rows in WEIGHT_SIZES else 224
+
+
+def weights_variant(options: dict, input_shape: tuple) -> dict:
+    rows = nearest_weights_size(input_shape[0], input_shape[1], WEIGHT_SIZES)
+    return {"alpha": float(options["alpha"]), "resolution": rows}
+
+
+def default_model_name(options: dict, input_shape: tuple, weights: Any) -> str:
+    rows = _file_rows(input_shape) if weights == "imagenet" else input_shape[0]
+    return f"mobilenetv2_{options['alpha']:0.2f}_{rows}"
+
+
+def default_size_for(shape: Any) -> int:
+    if shape is not None and shape[0] == shape[1] and shape[0] in WEIGHT_SIZES:
+        return shape[0]
+    return 224
+
+
+def check_options(options: dict, weights: Any) -> None:
+    alpha = options["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
+        raise ValueError(f"`alpha` must be a positive number (width multiplier). Received: alpha={alpha!r}")
+
+
+SPEC = ModelSpec(
+    name="mobilenet_v2", keras_name="MobileNetV2", family="mobilenet_v2",
+    body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
+    default_model_name=default_model_name, weights_variant=weights_variant,
+    check_options=check_options, default_size_for=default_size_for,
+    params=3_538_984, flops=601_548_544, top1=71.3, top5=90.1,
+    reference="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+)
+
+
+@register(SPEC)
+def MobileNetV2(
+    input_shape=None,
+    alpha=1.0,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    builder: str = "functional",
+):
+    """MobileNetV2, with keras.applications' signature and layer names.
+
+    Args are those of ``keras.applications.MobileNetV2``; ``alpha`` is the width
+    multiplier (ImageNet files exist for 0.35, 0.5, 0.75, 1.0 at 96-224 px and for 1.3
+    and 1.4 at 224 px). Keyword-only ``builder`` is ``"functional"`` (a flat graph, the
+    default) or ``"sequential"`` (a ``keras.Sequential`` of blocks).
+
+    Preprocess inputs with :func:`preprocess_input` (pixels to [-1, 1]).
+
+    >>> import kapps
+    >>> model = kapps.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    >>> model.output_shape
+    (None, 1000)
+    """
+    return build_model(
+        SPEC, {"alpha": alpha}, input_shape=input_shape, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, builder=builder,
+    )

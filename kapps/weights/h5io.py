@@ -1,0 +1,172 @@
+"""Reading and writing weight files by layer name.
+
+Two layouts are read:
+
+* the legacy Keras HDF5 layout (what Keras' bucket serves): root attribute
+  ``layer_names``, one group per layer with attribute ``weight_names``; also full-model
+  files that keep these under ``model_weights``;
+* Keras 3 ``.weights.h5``: groups ``.../vars`` carrying the layer's ``name``
+  attribute and datasets ``0``, ``1``, ...
+
+Weights are matched to a model's layers by layer name, then by weight name
+(``kernel``, ``gamma``, ...) where the file has names, else by position. Nested layers
+(the blocks of a Sequential kapps model) are searched too, so one file loads into
+both builders.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Iterator
+
+import h5py
+import keras
+import numpy as np
+
+from kapps.errors import WeightsMismatchError
+
+LayerWeights = dict[str, list[tuple[str | None, np.ndarray]]]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _short(weight_name: str) -> str:
+    """``'conv1_bn/gamma:0'`` -> ``'gamma'``."""
+    return weight_name.split("/")[-1].split(":")[0]
+
+
+def read_weight_file(path: str | os.PathLike) -> LayerWeights:
+    """``{layer name: [(weight name or None, array), ...]}`` from either layout."""
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "model_weights" in f and "layer_names" in f["model_weights"].attrs else f
+        if "layer_names" in group.attrs:
+            return _read_legacy(group)
+        if "layers" in group or "vars" in group:
+            return _read_keras3(group)
+    raise WeightsMismatchError(
+        f"`weights` file {os.fspath(path)!r} is neither a legacy Keras HDF5 weights file (no 'layer_names') "
+        "nor a Keras 3 .weights.h5 file (no 'layers' group)."
+    )
+
+
+def _read_legacy(group: h5py.Group) -> LayerWeights:
+    result: LayerWeights = {}
+    for layer_name in (_text(n) for n in group.attrs["layer_names"]):
+        layer_group = group[layer_name]
+        names = [_text(n) for n in layer_group.attrs.get("weight_names", [])]
+        if names:
+            result[layer_name] = [(_short(n), np.asarray(layer_group[n])) for n in names]
+    return result
+
+
+def _read_keras3(group: h5py.Group) -> LayerWeights:
+    result: LayerWeights = {}
+
+    def visit(path: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Group) and path.split("/")[-1] == "vars" and len(obj):
+            name = _text(obj.attrs.get("name", path.split("/")[-2]))
+            keys = sorted(obj.keys(), key=int)
+            result[name] = [(None, np.asarray(obj[k])) for k in keys]
+
+    group.visititems(visit)
+    return result
+
+
+def leaf_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Every layer that owns weights itself, at any depth (blocks are looked into)."""
+    seen: set[int] = set()
+
+    def walk(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+        children = list(layer._flatten_layers(include_self=False, recursive=False))
+        if not children and layer.weights and id(layer) not in seen:
+            seen.add(id(layer))
+            yield layer
+        for child in children:
+            yield from walk(child)
+
+    yield from walk(model)
+
+
+def _arrays_for(layer: keras.layers.Layer, stored: list[tuple[str | None, np.ndarray]]) -> list[np.ndarray]:
+    wanted = [w.name.split("/")[-1].split(":")[0] for w in layer.weights]
+    names = [n for n, _ in stored]
+    if all(names) and sorted(names) == sorted(wanted):
+        by_name = dict(stored)
+        return [by_name[n] for n in wanted]
+    return [a for _, a in stored]
+
+
+def load_weights_by_name(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load ``path`` into ``model`` layer by layer name; report every misfit by name.
+
+    Layers of the file that the model lacks (for example the classifier of an
+    include-top file loaded into a model without top) are ignored; layers of the
+    model that the file lacks, and shape mismatches, raise
+    :class:`~kapps.errors.WeightsMismatchError`.
+    """
+    stored = read_weight_file(path)
+    missing, wrong = [], []
+    assignments = []
+    for layer in leaf_layers(model):
+        if layer.name not in stored:
+            missing.append(layer.name)
+            continue
+        arrays = _arrays_for(layer, stored[layer.name])
+        if len(arrays) != len(layer.weights):
+            wrong.append(f"{layer.name}: model has {len(layer.weights)} weights, file has {len(arrays)}")
+            continue
+        for variable, array in zip(layer.weights, arrays):
+            if tuple(variable.shape) != tuple(array.shape):
+                wrong.append(
+                    f"{layer.name}/{variable.name}: model shape {tuple(variable.shape)}, "
+                    f"file shape {tuple(array.shape)}"
+                )
+        assignments.append((layer, arrays))
+    if missing or wrong:
+        lines = [f"Weights file {os.fspath(path)!r} does not fit model {model.name!r}:"]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            lines.append(f"  layers missing from the file ({len(missing)}): {shown}")
+        lines += [f"  shape mismatch: {w}" for w in wrong[:10]]
+        raise WeightsMismatchError("\n".join(lines))
+    for layer, arrays in assignments:
+        layer.set_weights(arrays)
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Copy every weighted layer of ``target`` from the same-named layer of ``source``."""
+    by_name = {layer.name: layer for layer in leaf_layers(source)}
+    for layer in leaf_layers(target):
+        if layer.name not in by_name:
+            raise WeightsMismatchError(f"layer {layer.name!r} of {target.name!r} has no twin in {source.name!r}")
+        layer.set_weights(by_name[layer.name].get_weights())
+
+
+def write_legacy_h5(model: keras.Model, path: str | os.PathLike) -> None:
+    """Write ``model``'s weights in the legacy Keras HDF5 layout (Keras' bucket files).
+
+    The file is written to a temporary name beside ``path``, then renamed.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=directory)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            layers = list(leaf_layers(model))
+            f.attrs["layer_names"] = np.array([l.name.encode("utf8") for l in layers])
+            f.attrs["backend"] = keras.backend.backend().encode("utf8")
+            f.attrs["keras_version"] = keras.__version__.encode("utf8")
+            for layer in layers:
+                group = f.create_group(layer.name)
+                names = [f"{layer.name}/{w.name}".encode("utf8") for w in layer.weights]
+                group.attrs["weight_names"] = np.array(names)
+                for name, value in zip(names, layer.get_weights()):
+                    group.create_dataset(name.decode("utf8"), data=value)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
