@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys as _sys
 
-from kapps import blocks, weights
+from kapps import blocks, images, weights
 from kapps.errors import (
     DownloadError,
     KappsError,
@@ -37,7 +37,7 @@ for _module_name, _module in _FAMILIES.items():
             _PUBLIC_MODELS.append(_export)
 
 __all__ = [
-    "blocks", "weights", "list_models", "get_model", "model_info", "decode_predictions",
+    "blocks", "images", "weights", "list_models", "get_model", "model_info", "decode_predictions",
     "preprocess_input", "KappsError", "WeightsNotFoundError", "WeightsIntegrityError",
-    "WeightsMismatchError", "DownloadError", *sorted(_FAMILIES), *sorted(_PUBLIC_MODELS),
+    "WeightsMismatchError", "DownloadError", *sorted(_FAMILIES), *sorted(set(_PUBLIC_MODELS)),
 ]

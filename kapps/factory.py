@@ -57,6 +57,10 @@ def build_model(
     blocks = list(spec.body(options, shape))
     if include_top:
         blocks.append(spec.top(options, classes, classifier_activation))
+    elif spec.no_top is not None:
+        head = spec.no_top(options, pooling)
+        if head is not None:
+            blocks.append(head)
     elif pooling is not None:
         blocks.append(PoolingHead(pooling))
     model_name = name if name is not None else spec.default_model_name(options, shape, weights)
@@ -85,8 +89,10 @@ def nearest_weights_size(rows: Any, cols: Any, sizes: tuple[int, ...], fallback:
     """
     if rows == cols and rows in sizes:
         return rows
+    if rows is None and cols is None:  # any size: the default file fits without a top
+        return fallback
     warnings.warn(
-        f"`input_shape` is undefined, non-square or not one of {sizes}; weights for input shape "
+        f"`input_shape` is non-square or not one of {sizes}; weights for input shape "
         f"({fallback}, {fallback}) will be loaded.",
         stacklevel=4,
     )

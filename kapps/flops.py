@@ -1,7 +1,7 @@
 """Counting a model's floating-point operations from its layers' shapes.
 
 Convention (the one torchvision and timm report): one multiply-add counts as two
-FLOPs; only convolutions, depthwise convolutions and dense layers are counted (their
+FLOPs; only convolutions (plain, depthwise, separable) and dense layers are counted (their
 multiply-adds dominate; BatchNorm, activations, pooling and additions are left out).
 For a convolution with kernel ``kh x kw``, ``cin`` input and ``cout`` output channels,
 ``groups`` groups and an output of ``h x w``: ``2 * kh * kw * cin / groups * cout * h * w``.
@@ -22,6 +22,11 @@ def layer_flops(layer: keras.layers.Layer, output_shape: tuple) -> int:
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw, cin, mult = layer.kernel.shape
         return 2 * kh * kw * cin * mult * positions
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        # Depthwise then pointwise, both at the output positions (the stride is the depthwise one's).
+        kh, kw, cin, mult = layer.depthwise_kernel.shape
+        cout = layer.pointwise_kernel.shape[-1]
+        return 2 * kh * kw * cin * mult * positions + 2 * cin * mult * cout * positions
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin_per_group, cout = layer.kernel.shape
         return 2 * kh * kw * cin_per_group * cout * positions

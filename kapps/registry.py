@@ -51,6 +51,9 @@ class ModelSpec:
     top5: float | None = None
     reference: str = ""
     input_channels: int = 3
+    #: Optional ``no_top(options, pooling)``: the head (or None) for ``include_top=False``
+    #: when the family's differs from plain global pooling (ConvNeXt normalizes after it).
+    no_top: Callable[[dict, Any], keras.layers.Layer] | None = None
 
 
 _SPECS: dict[str, ModelSpec] = {}

@@ -119,6 +119,15 @@ class Block(keras.layers.Layer):
         """Spread the block into a Functional graph: ``run`` on a symbolic tensor."""
         return self.run(inputs)
 
+    def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:
+        """Output shapes from the sub-layers' own symbolic calls (as the Functional builder does).
+
+        Keras' default traces ``call`` into a scratch TensorFlow graph, which made building
+        a Sequential model about 1.5x slower than the same Functional model.
+        """
+        outputs = self.forward(inputs, training=training)
+        return keras.tree.map_structure(lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), outputs)
+
 
 def _shape_of(inputs: Any) -> Any:
     if isinstance(inputs, (tuple, list)):

@@ -13,9 +13,14 @@ from kapps.blocks.base import Block, Names, as_names
 from kapps.blocks.padding import same_padding_for_stride
 
 
-def batch_norm(name: str, epsilon: float = 1e-3, momentum: float = 0.99) -> keras.layers.BatchNormalization:
-    """Channels-last BatchNormalization with Keras' defaults unless told otherwise."""
-    return keras.layers.BatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, name=name)
+def batch_norm(
+    name: str, epsilon: float = 1e-3, momentum: float = 0.99, scale: bool = True
+) -> keras.layers.BatchNormalization:
+    """Channels-last BatchNormalization with Keras' defaults unless told otherwise.
+
+    ``scale=False`` leaves out gamma (the Inception families' BatchNorm).
+    """
+    return keras.layers.BatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, scale=scale, name=name)
 
 
 class ConvBNAct(Block):
@@ -37,6 +42,8 @@ class ConvBNAct(Block):
         names: a :class:`Names` or prefix string.
         pad_mode: for ``"pad_then_valid"``: ``"correct"`` (size-aware, like Keras'
             ``correct_pad``) or ``"bottom_right"`` (always one pixel at bottom/right).
+        bn_scale: whether BatchNorm has a learned scale (gamma); Inception has none.
+        groups: grouped convolution (``Conv2D(groups=...)``), e.g. AlexNet's two towers.
 
     >>> import numpy as np
     >>> block = ConvBNAct(8, 3, strides=2, activation="relu6", names="stem_")
@@ -60,6 +67,8 @@ class ConvBNAct(Block):
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
         pad_mode: str = "correct",
+        bn_scale: bool = True,
+        groups: int = 1,
         **kwargs: Any,
     ):
         names = as_names(names, "conv_")
@@ -83,9 +92,9 @@ class ConvBNAct(Block):
         else:
             self.conv = keras.layers.Conv2D(
                 filters, kernel_size, strides=strides, padding=conv_padding, use_bias=use_bias,
-                name=names("conv"),
+                groups=groups, name=names("conv"),
             )
-        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum) if bn else None
+        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, bn_scale) if bn else None
         self.act = make_activation(activation, names("act"))
 
     def create_shape_dependent(self, input_shape: Any) -> None:

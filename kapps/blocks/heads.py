@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import keras
 
+from kapps.blocks.activations import make_activation
 from kapps.blocks.base import Block
 
 POOLING_CHOICES = (None, "avg", "max")
@@ -76,6 +77,14 @@ class ConvClassifier(Block):
     """Pooling (kept 4-D), dropout, a 1x1 conv as classifier, flatten, activation.
 
     The MobileNet (v1) and MobileNetV3 top: ``conv_preds`` is a 1x1 convolution.
+    MobileNetV3 adds a hidden 1x1 convolution with bias and its activation after the
+    pooling (``hidden_filters``, ``hidden_activation``); ``dropout=None`` leaves the
+    dropout layer out.
+
+    >>> import numpy as np
+    >>> head = ConvClassifier(10, hidden_filters=32, hidden_activation="hard_swish", dropout=None)
+    >>> head(np.zeros((2, 7, 7, 16), "float32")).shape
+    (2, 10)
     """
 
     def __init__(
@@ -83,22 +92,36 @@ class ConvClassifier(Block):
         classes: int,
         *,
         activation: str | Callable | None = "softmax",
-        dropout: float = 1e-3,
+        dropout: float | None = 1e-3,
         dropout_name: str = "dropout",
         conv_name: str = "conv_preds",
         reshape_name: str = "reshape_2",
         activation_name: str = "predictions",
+        hidden_filters: int | None = None,
+        hidden_activation: str | Callable | None = None,
+        hidden_name: str = "conv_2",
+        hidden_activation_name: str = "conv_2_activation",
         **kwargs: Any,
     ):
         kwargs.setdefault("name", "classifier")
         super().__init__(**kwargs)
         self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True)
-        self.dropout = keras.layers.Dropout(dropout, name=dropout_name)
+        self.hidden = (
+            keras.layers.Conv2D(hidden_filters, 1, padding="same", use_bias=True, name=hidden_name)
+            if hidden_filters else None
+        )
+        self.hidden_act = make_activation(hidden_activation, hidden_activation_name) if hidden_filters else None
+        self.dropout = keras.layers.Dropout(dropout, name=dropout_name) if dropout is not None else None
         self.conv = keras.layers.Conv2D(classes, 1, padding="same", name=conv_name)
         self.reshape = keras.layers.Reshape((classes,), name=reshape_name)
         self.act = keras.layers.Activation(activation, name=activation_name)
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
         x = self.pool(x)
-        x = self.dropout(x, training=training)
+        if self.hidden is not None:
+            x = self.hidden(x)
+        if self.hidden_act is not None:
+            x = self.hidden_act(x)
+        if self.dropout is not None:
+            x = self.dropout(x, training=training)
         return self.act(self.reshape(self.conv(x)))

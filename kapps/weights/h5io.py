@@ -54,11 +54,20 @@ def read_weight_file(path: str | os.PathLike) -> LayerWeights:
 
 def _read_legacy(group: h5py.Group) -> LayerWeights:
     result: LayerWeights = {}
+    nested: LayerWeights = {}
     for layer_name in (_text(n) for n in group.attrs["layer_names"]):
         layer_group = group[layer_name]
         names = [_text(n) for n in layer_group.attrs.get("weight_names", [])]
         if names:
             result[layer_name] = [(_short(n), np.asarray(layer_group[n])) for n in names]
+            # A nested model (ConvNeXt's stem is a Sequential) keeps its layers' weights in
+            # one group as "<inner layer>/<weight>": expose them under the inner names too.
+            for n, entry in zip(names, result[layer_name]):
+                parts = n.split("/")
+                if len(parts) >= 2 and parts[-2] != layer_name:
+                    nested.setdefault(parts[-2], []).append(entry)
+    for inner_name, entries in nested.items():
+        result.setdefault(inner_name, entries)
     return result
 
 

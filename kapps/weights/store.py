@@ -180,7 +180,9 @@ def fetch(entry: WeightFile, *, cache_dir: str | None = None, progress: bool = T
     os.makedirs(cache_dir, exist_ok=True)
     target = os.path.join(cache_dir, entry.file)
     url = download_url(entry)
-    with file_lock(target + ".lock"):
+    lock_dir = os.path.join(cache_dir, ".locks")
+    os.makedirs(lock_dir, exist_ok=True)
+    with file_lock(os.path.join(lock_dir, entry.file + ".lock")):
         if os.path.isfile(target):  # another process finished it while we waited
             verify(entry, target)
             return target
