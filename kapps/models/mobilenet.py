@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kapps.blocks import ConvBNAct, ConvClassifier, DepthwiseSeparable, Names
-from kapps.factory import build_model, nearest_weights_size
+from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
+from kapps.models._width_resolution import WidthResolution, check_alpha
 from kapps.registry import ModelSpec, register
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
@@ -45,31 +46,12 @@ def top(options: dict, classes: int, activation: Any) -> ConvClassifier:
     return ConvClassifier(classes, activation=activation, dropout=options["dropout"])
 
 
-def _file_rows(input_shape: tuple) -> int:
-    rows, cols = input_shape[0], input_shape[1]
-    return rows if rows == cols and rows in WEIGHT_SIZES else 224
-
-
-def weights_variant(options: dict, input_shape: tuple) -> dict:
-    rows = nearest_weights_size(input_shape[0], input_shape[1], WEIGHT_SIZES)
-    return {"alpha": float(options["alpha"]), "resolution": rows}
-
-
-def default_model_name(options: dict, input_shape: tuple, weights: Any) -> str:
-    rows = _file_rows(input_shape) if weights == "imagenet" else input_shape[0]
-    return f"mobilenet_{options['alpha']:0.2f}_{rows}"
-
-
-def default_size_for(shape: Any) -> int:
-    if shape is not None and shape[0] == shape[1] and shape[0] in WEIGHT_SIZES:
-        return shape[0]
-    return 224
+RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenet")
 
 
 def check_options(options: dict, weights: Any) -> None:
     alpha, multiplier, dropout = options["alpha"], options["depth_multiplier"], options["dropout"]
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ValueError(f"`alpha` must be a positive number (width multiplier). Received: alpha={alpha!r}")
+    check_alpha(alpha)
     if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
         raise ValueError(f"`depth_multiplier` must be a positive integer. Received: depth_multiplier={multiplier!r}")
     if weights == "imagenet" and multiplier != 1:
@@ -84,8 +66,8 @@ def check_options(options: dict, weights: Any) -> None:
 SPEC = ModelSpec(
     name="mobilenet", keras_name="MobileNet", family="mobilenet",
     body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
-    default_model_name=default_model_name, weights_variant=weights_variant,
-    check_options=check_options, default_size_for=default_size_for,
+    default_model_name=RULES.default_model_name, weights_variant=RULES.weights_variant,
+    check_options=check_options, default_size_for=RULES.default_size_for,
     params=4_253_864, flops=1_137_480_704, top1=70.4, top5=89.5,
     reference="Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision",
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kapps.blocks import ConvBNAct, DenseClassifier, InvertedResidual, Names, make_divisible
-from kapps.factory import build_model, nearest_weights_size
+from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
+from kapps.models._width_resolution import WidthResolution, check_alpha
 from kapps.registry import ModelSpec, register
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
@@ -61,38 +62,18 @@ def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
     return DenseClassifier(classes, activation=activation)
 
 
-def _file_rows(input_shape: tuple) -> int:
-    rows, cols = input_shape[0], input_shape[1]
-    return rows if rows == cols and rows in WEIGHT_SIZES else 224
-
-
-def weights_variant(options: dict, input_shape: tuple) -> dict:
-    rows = nearest_weights_size(input_shape[0], input_shape[1], WEIGHT_SIZES)
-    return {"alpha": float(options["alpha"]), "resolution": rows}
-
-
-def default_model_name(options: dict, input_shape: tuple, weights: Any) -> str:
-    rows = _file_rows(input_shape) if weights == "imagenet" else input_shape[0]
-    return f"mobilenetv2_{options['alpha']:0.2f}_{rows}"
-
-
-def default_size_for(shape: Any) -> int:
-    if shape is not None and shape[0] == shape[1] and shape[0] in WEIGHT_SIZES:
-        return shape[0]
-    return 224
+RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenetv2")
 
 
 def check_options(options: dict, weights: Any) -> None:
-    alpha = options["alpha"]
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ValueError(f"`alpha` must be a positive number (width multiplier). Received: alpha={alpha!r}")
+    check_alpha(options["alpha"])
 
 
 SPEC = ModelSpec(
     name="mobilenet_v2", keras_name="MobileNetV2", family="mobilenet_v2",
     body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
-    default_model_name=default_model_name, weights_variant=weights_variant,
-    check_options=check_options, default_size_for=default_size_for,
+    default_model_name=RULES.default_model_name, weights_variant=RULES.weights_variant,
+    check_options=check_options, default_size_for=RULES.default_size_for,
     params=3_538_984, flops=601_548_544, top1=71.3, top5=90.1,
     reference="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
 )

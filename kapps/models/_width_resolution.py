@@ -1,0 +1,51 @@
+"""Shared rules of the families whose ImageNet files vary by width and resolution.
+
+MobileNet (v1) and MobileNetV2 publish one file per (alpha, resolution): the model's
+default size follows a square listed input, other sizes use the 224 px file (weights
+of a network without top do not depend on the input size), and the default model
+name records alpha and that resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kapps.factory import nearest_weights_size
+
+
+@dataclasses.dataclass(frozen=True)
+class WidthResolution:
+    """The variant rules for one family: its listed sizes and its name prefix.
+
+    >>> rules = WidthResolution(sizes=(128, 224), name_prefix="mobilenet")
+    >>> rules.default_model_name({"alpha": 0.5}, (128, 128, 3), "imagenet")
+    'mobilenet_0.50_128'
+    """
+
+    sizes: tuple[int, ...]
+    name_prefix: str
+    fallback: int = 224
+
+    def file_rows(self, input_shape: tuple) -> int:
+        rows, cols = input_shape[0], input_shape[1]
+        return rows if rows == cols and rows in self.sizes else self.fallback
+
+    def weights_variant(self, options: dict, input_shape: tuple) -> dict:
+        rows = nearest_weights_size(input_shape[0], input_shape[1], self.sizes, self.fallback)
+        return {"alpha": float(options["alpha"]), "resolution": rows}
+
+    def default_model_name(self, options: dict, input_shape: tuple, weights: Any) -> str:
+        rows = self.file_rows(input_shape) if weights == "imagenet" else input_shape[0]
+        return f"{self.name_prefix}_{options['alpha']:0.2f}_{rows}"
+
+    def default_size_for(self, shape: Any) -> int:
+        if shape is not None and shape[0] == shape[1] and shape[0] in self.sizes:
+            return shape[0]
+        return self.fallback
+
+
+def check_alpha(alpha: Any) -> None:
+    """``alpha`` (width multiplier) must be a positive number."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
+        raise ValueError(f"`alpha` must be a positive number (width multiplier). Received: alpha={alpha!r}")
