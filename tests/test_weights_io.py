@@ -69,3 +69,25 @@ def test_not_a_weights_file(tmp_path):
         f.create_group("something")
     with pytest.raises(kapps.WeightsMismatchError, match="neither a legacy Keras HDF5"):
         read_weight_file(path)
+
+
+def test_auto_named_layers_pair_by_order_when_numbers_differ(tmp_path):
+    """Official Xception/Inception files were saved by Keras 2, whose unnamed layers count
+    from ``conv2d_1``; a fresh Keras 3 session (and kapps) counts from ``conv2d``."""
+    import keras
+
+    from test_include_top_file import write_keras_legacy_h5
+
+    keras.backend.clear_session()
+    keras.layers.Conv2D(1, 1), keras.layers.BatchNormalization()  # shift Keras' counters, as Keras 2 files are
+    reference = keras.applications.Xception(weights=None, include_top=False, pooling="avg", input_shape=(96, 96, 3))
+    assert "conv2d_1" in [l.name for l in reference.layers] and "conv2d" not in [l.name for l in reference.layers]
+    randomize_batch_norm(reference, seed=2)
+    path = tmp_path / "xception_keras2_names.h5"
+    write_keras_legacy_h5(reference, path)
+    x = kapps.xception.preprocess_input(photo(96))
+    expected = reference.predict(x, verbose=0)
+    for builder in ("functional", "sequential"):
+        model = kapps.Xception(weights=str(path), include_top=False, pooling="avg", input_shape=(96, 96, 3),
+                               builder=builder)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), expected)

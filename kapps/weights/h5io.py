@@ -17,6 +17,7 @@ both builders.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from typing import Any, Iterator
 
@@ -108,50 +109,96 @@ def _arrays_for(layer: keras.layers.Layer, stored: list[tuple[str | None, np.nda
     return [a for _, a in stored]
 
 
-def load_weights_by_name(model: keras.Model, path: str | os.PathLike) -> None:
-    """Load ``path`` into ``model`` layer by layer name; report every misfit by name.
+_AUTO_SUFFIX = re.compile(r"_\d+$")
 
-    Layers of the file that the model lacks (for example the classifier of an
-    include-top file loaded into a model without top) are ignored; layers of the
-    model that the file lacks, and shape mismatches, raise
-    :class:`~kapps.errors.WeightsMismatchError`.
+
+def _auto_base(name: str) -> str:
+    return _AUTO_SUFFIX.sub("", name)
+
+
+def _auto_order(name: str) -> int:
+    match = _AUTO_SUFFIX.search(name)
+    return 0 if match is None else int(match.group()[1:]) + 1
+
+
+def _is_auto_named(layer: keras.layers.Layer) -> bool:
+    """Named the way Keras names an unnamed layer (``conv2d``, ``conv2d_3``, ...)."""
+    from keras.src.utils.naming import to_snake_case
+
+    return _auto_base(layer.name) == to_snake_case(type(layer).__name__)
+
+
+def _pair_auto_named(layers: list[keras.layers.Layer], stored: LayerWeights) -> dict[str, str]:
+    """Pair the model's auto-named layers with the file's, by order, where numbers differ.
+
+    Keras numbers layers it names itself per session (``conv2d_1`` in a file saved by
+    Keras 2 can be ``conv2d`` here); within one base name the order is the creation
+    order, the same on both sides, so the k-th maps to the k-th. A base whose names
+    agree exactly, or whose counts differ, is left to plain name matching.
     """
-    stored = read_weight_file(path)
-    missing, wrong = [], []
-    assignments = []
-    for layer in leaf_layers(model):
-        if layer.name not in stored:
+    pairs: dict[str, str] = {}
+    by_base: dict[str, list[keras.layers.Layer]] = {}
+    for layer in layers:
+        if _is_auto_named(layer):
+            by_base.setdefault(_auto_base(layer.name), []).append(layer)
+    for base, layers in by_base.items():
+        ours = sorted(layers, key=lambda l: _auto_order(l.name))
+        theirs = sorted((n for n in stored if _auto_base(n) == base), key=_auto_order)
+        if len(ours) == len(theirs) and [l.name for l in ours] != theirs:
+            pairs.update({layer.name: name for layer, name in zip(ours, theirs)})
+    return pairs
+
+
+def assign_by_name(model: keras.Model, stored: LayerWeights, source: str) -> None:
+    """Set every weighted layer of ``model`` from ``stored`` (``{layer name: weights}``).
+
+    Layers of ``stored`` that the model lacks are ignored (for example the classifier of
+    an include-top file loaded without top); layers of the model missing from
+    ``stored`` and shape mismatches raise :class:`~kapps.errors.WeightsMismatchError`
+    naming them. Layers Keras named automatically are paired by order when their
+    numbers differ (see :func:`_pair_auto_named`).
+    """
+    layers = list(leaf_layers(model))
+    renamed = _pair_auto_named(layers, stored)
+    missing, wrong, assignments = [], [], []
+    for layer in layers:
+        key = renamed.get(layer.name, layer.name)
+        if key not in stored:
             missing.append(layer.name)
             continue
-        arrays = _arrays_for(layer, stored[layer.name])
+        arrays = _arrays_for(layer, stored[key])
         if len(arrays) != len(layer.weights):
-            wrong.append(f"{layer.name}: model has {len(layer.weights)} weights, file has {len(arrays)}")
+            wrong.append(f"{layer.name}: model has {len(layer.weights)} weights, {source} has {len(arrays)}")
             continue
         for variable, array in zip(layer.weights, arrays):
             if tuple(variable.shape) != tuple(array.shape):
                 wrong.append(
                     f"{layer.name}/{variable.name}: model shape {tuple(variable.shape)}, "
-                    f"file shape {tuple(array.shape)}"
+                    f"{source.split()[0]} shape {tuple(array.shape)}"
                 )
         assignments.append((layer, arrays))
     if missing or wrong:
-        lines = [f"Weights file {os.fspath(path)!r} does not fit model {model.name!r}:"]
+        lines = [f"{source} does not fit model {model.name!r}:"]
         if missing:
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            lines.append(f"  layers missing from the file ({len(missing)}): {shown}")
+            lines.append(f"  layers missing from the {source.split()[0]} ({len(missing)}): {shown}")
         lines += [f"  shape mismatch: {w}" for w in wrong[:10]]
         raise WeightsMismatchError("\n".join(lines))
     for layer, arrays in assignments:
         layer.set_weights(arrays)
 
 
+def load_weights_by_name(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load a weight file (either layout) into ``model`` by layer name; see :func:`assign_by_name`."""
+    assign_by_name(model, read_weight_file(path), f"file {os.fspath(path)!r}")
+
+
 def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
     """Copy every weighted layer of ``target`` from the same-named layer of ``source``."""
-    by_name = {layer.name: layer for layer in leaf_layers(source)}
-    for layer in leaf_layers(target):
-        if layer.name not in by_name:
-            raise WeightsMismatchError(f"layer {layer.name!r} of {target.name!r} has no twin in {source.name!r}")
-        layer.set_weights(by_name[layer.name].get_weights())
+    stored = {
+        layer.name: [(w.name.split("/")[-1], np.asarray(w)) for w in layer.weights] for layer in leaf_layers(source)
+    }
+    assign_by_name(target, stored, f"model {source.name!r}")
 
 
 def write_legacy_h5(model: keras.Model, path: str | os.PathLike) -> None:

@@ -1,0 +1,173 @@
+"""Residual bottleneck blocks of ResNet v1 (He et al. 2016a) and v2 (He et al. 2016b).
+
+Both are named after their keras.applications layers: a block with prefix
+``"conv3_block1_"`` owns ``conv3_block1_1_conv``, ``conv3_block1_1_bn``, ...; the unit
+number is the role's first part (``0`` the projection shortcut, ``1``-``3`` the 1x1, 3x3
+and 1x1 convolutions).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON"]
+
+from typing import Any, Callable
+
+import keras
+
+from kapps.blocks.activations import make_activation
+from kapps.blocks.base import Block, Names, as_names
+from kapps.blocks.conv import ConvBNAct, batch_norm
+from kapps.blocks.residual import Chain, Residual
+
+#: The BatchNorm epsilon of Keras' ResNet weights (converted from Caffe).
+RESNET_BN_EPSILON = 1.001e-5
+
+
+def _unit_names(names: Names, unit: int | str) -> Names:
+    """Names for conv/bn/act of one unit: ``{prefix}{unit}_conv``, ``_bn``, ``_relu``."""
+    p = f"{names.prefix}{unit}_"
+    return Names("", {"conv": f"{p}conv", "bn": f"{p}bn", "act": f"{p}relu", "pad": f"{p}pad", "block": f"{p}unit"})
+
+
+class BNAct(Block):
+    """BatchNorm then an activation, without a convolution (pre-activation, ResNet v2's end).
+
+    Roles (for :class:`~kapps.blocks.Names`): ``bn``, ``act``.
+
+    >>> import numpy as np
+    >>> tuple(BNAct(names=Names("post_", {"act": "{p}relu"}))(np.zeros((1, 4, 4, 8), "float32")).shape)
+    (1, 4, 4, 8)
+    """
+
+    def __init__(
+        self,
+        *,
+        activation: str | Callable | None = "relu",
+        bn_epsilon: float = 1e-3,
+        bn_momentum: float = 0.99,
+        names: Names | str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "bn_act_")
+        kwargs.setdefault("name", names("block"))
+        super().__init__(**kwargs)
+        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum)
+        self.act = make_activation(activation, names("act"))
+
+    def forward(self, x: Any, training: bool | None = None) -> Any:
+        x = self.bn(x, training=training)
+        return x if self.act is None else self.act(x)
+
+
+class Bottleneck(Residual):
+    """ResNet v1 bottleneck: 1x1 (strided), 3x3, 1x1 x ``expansion``; add; ReLU.
+
+    The shortcut is the identity, or (``conv_shortcut=True``) a strided 1x1
+    convolution with BatchNorm. As in Keras' ResNet, the stride sits on the first 1x1
+    convolution, and convolutions have biases (``use_bias``).
+
+    Layer names with prefix ``p``: ``{p}0_conv``, ``{p}0_bn`` (shortcut),
+    ``{p}1_conv``, ``{p}1_bn``, ``{p}1_relu``, ``{p}2_*``, ``{p}3_conv``, ``{p}3_bn``,
+    ``{p}add``, ``{p}out``.
+
+    >>> import numpy as np
+    >>> block = Bottleneck(16, strides=2, conv_shortcut=True, names="conv3_block1_")
+    >>> tuple(block(np.zeros((1, 8, 8, 32), "float32")).shape)
+    (1, 4, 4, 64)
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        strides: int = 1,
+        *,
+        conv_shortcut: bool = True,
+        kernel_size: int = 3,
+        expansion: int = 4,
+        use_bias: bool = True,
+        activation: str | Callable | None = "relu",
+        bn_epsilon: float = RESNET_BN_EPSILON,
+        bn_momentum: float = 0.99,
+        names: Names | str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "bottleneck_")
+        common = dict(use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        shortcut = (
+            ConvBNAct(expansion * filters, 1, strides, activation=None, names=_unit_names(names, 0), **common)
+            if conv_shortcut else None
+        )
+        body = Chain([
+            ConvBNAct(filters, 1, strides, activation=activation, names=_unit_names(names, 1), **common),
+            ConvBNAct(filters, kernel_size, activation=activation, names=_unit_names(names, 2), **common),
+            ConvBNAct(expansion * filters, 1, activation=None, names=_unit_names(names, 3), **common),
+        ], name=names("body"))
+        kwargs.setdefault("name", names.prefix.rstrip("_") or "bottleneck")
+        super().__init__(body, shortcut, activation=activation, add_name=names("add"), act_name=names("out"),
+                         **kwargs)
+
+
+class PreActBottleneck(Block):
+    """ResNet v2 pre-activation bottleneck: BN-ReLU first, then 1x1, 3x3 (strided), 1x1.
+
+    The shortcut is a 1x1 convolution of the pre-activated input
+    (``conv_shortcut=True``), or the input itself, subsampled by a 1x1 max pooling when
+    ``strides > 1``. The last 1x1 convolution has a bias and no BatchNorm; the sum is
+    not activated (the next block's pre-activation does it).
+
+    Layer names with prefix ``p``: ``{p}preact_bn``, ``{p}preact_relu``, ``{p}0_conv``,
+    ``{p}1_conv``, ``{p}1_bn``, ``{p}1_relu``, ``{p}2_pad``, ``{p}2_conv``, ``{p}2_bn``,
+    ``{p}2_relu``, ``{p}3_conv``, ``{p}out``; the subsampling pool is ``pool_name``.
+
+    >>> import numpy as np
+    >>> block = PreActBottleneck(16, strides=2, names="conv2_block3_")
+    >>> tuple(block(np.zeros((1, 8, 8, 64), "float32")).shape)
+    (1, 4, 4, 64)
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        strides: int = 1,
+        *,
+        conv_shortcut: bool = False,
+        kernel_size: int = 3,
+        expansion: int = 4,
+        activation: str | Callable | None = "relu",
+        bn_epsilon: float = RESNET_BN_EPSILON,
+        bn_momentum: float = 0.99,
+        names: Names | str | None = None,
+        pool_name: str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "preact_bottleneck_")
+        kwargs.setdefault("name", names.prefix.rstrip("_") or "preact_bottleneck")
+        super().__init__(**kwargs)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        self.preact = BNAct(activation=activation, names=Names("", {
+            "bn": names("preact_bn"), "act": names("preact_relu"), "block": names("preact")}), **bn)
+        if conv_shortcut:
+            self.shortcut = keras.layers.Conv2D(expansion * filters, 1, strides=strides, name=names("0_conv"))
+        elif strides > 1:
+            self.shortcut = keras.layers.MaxPooling2D(1, strides=strides, name=pool_name or names("0_pool"))
+        else:
+            self.shortcut = None
+        self.conv_shortcut = conv_shortcut
+        pad = kernel_size // 2
+        self.body = Chain([
+            ConvBNAct(filters, 1, activation=activation, names=_unit_names(names, 1), **bn),
+            keras.layers.ZeroPadding2D(((pad, pad), (pad, pad)), name=names("2_pad")),
+            ConvBNAct(filters, kernel_size, strides, padding="valid", activation=activation,
+                      names=_unit_names(names, 2), **bn),
+            keras.layers.Conv2D(expansion * filters, 1, name=names("3_conv")),
+        ], name=names("body"))
+        self.add = keras.layers.Add(name=names("out"))
+
+    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+        preact = self.preact.run(inputs, training=training)
+        if self.shortcut is None:
+            skip = inputs
+        else:
+            skip = self.shortcut(preact if self.conv_shortcut else inputs)
+        x = self.body.run(preact, training=training)
+        return self.add([skip, x])

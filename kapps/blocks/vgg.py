@@ -1,0 +1,108 @@
+"""Plain convolution stages and the fully connected classifier of VGG-style networks."""
+
+from __future__ import annotations
+
+__all__ = ["ConvPoolStage", "FlattenDenseClassifier"]
+
+from typing import Any, Callable, Sequence
+
+import keras
+
+from kapps.blocks.base import Block, Names, as_names
+
+
+class ConvPoolStage(Block):
+    """``convs`` same-padded convolutions with a fused activation, then max pooling.
+
+    The VGG stage (Simonyan & Zisserman 2015): no BatchNorm, the activation is the
+    convolution's own (``Conv2D(activation=...)``), as in keras.applications.
+    Roles (for :class:`~kapps.blocks.Names`): ``conv1`` ... ``conv{convs}``, ``pool``.
+
+    >>> import numpy as np
+    >>> stage = ConvPoolStage(8, convs=2, names="block1_")
+    >>> [layer.name for layer in (*stage.convs, stage.pool)]
+    ['block1_conv1', 'block1_conv2', 'block1_pool']
+    >>> tuple(stage(np.zeros((1, 8, 8, 3), "float32")).shape)
+    (1, 4, 4, 8)
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        convs: int,
+        *,
+        kernel_size: int = 3,
+        activation: str | Callable | None = "relu",
+        pool_size: int = 2,
+        pool_strides: int = 2,
+        names: Names | str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "stage_")
+        kwargs.setdefault("name", names("block"))
+        super().__init__(**kwargs)
+        self.convs = [
+            keras.layers.Conv2D(filters, kernel_size, activation=activation, padding="same", name=names(f"conv{i}"))
+            for i in range(1, convs + 1)
+        ]
+        self.pool = keras.layers.MaxPooling2D(pool_size, strides=pool_strides, name=names("pool"))
+
+    def forward(self, x: Any, training: bool | None = None) -> Any:
+        for conv in self.convs:
+            x = conv(x)
+        return self.pool(x)
+
+
+class FlattenDenseClassifier(Block):
+    """Flatten, hidden Dense layers (each optionally followed by dropout), then the classifier.
+
+    The VGG top is ``hidden_units=(4096, 4096)`` named ``fc1``, ``fc2`` with no dropout
+    (keras.applications leaves it out); the classifier is ``dense_name``.
+
+    >>> import numpy as np
+    >>> head = FlattenDenseClassifier(10, hidden_units=(32, 16))
+    >>> [layer.name for layer in head.hidden]
+    ['fc1', 'fc2']
+    >>> tuple(head(np.zeros((2, 3, 3, 4), "float32")).shape)
+    (2, 10)
+    """
+
+    def __init__(
+        self,
+        classes: int,
+        *,
+        hidden_units: Sequence[int] = (4096, 4096),
+        hidden_activation: str | Callable | None = "relu",
+        activation: str | Callable | None = "softmax",
+        dropout: float = 0.0,
+        flatten_name: str = "flatten",
+        hidden_names: Sequence[str] | None = None,
+        dropout_names: Sequence[str] | None = None,
+        dense_name: str = "predictions",
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("name", "classifier")
+        super().__init__(**kwargs)
+        count = len(hidden_units)
+        hidden_names = list(hidden_names or [f"fc{i}" for i in range(1, count + 1)])
+        dropout_names = list(dropout_names or [f"{n}_dropout" for n in hidden_names])
+        if len(hidden_names) != count or len(dropout_names) != count:
+            raise ValueError(
+                f"`hidden_names` and `dropout_names` must have one name per hidden layer ({count}). "
+                f"Received: hidden_names={hidden_names!r}, dropout_names={dropout_names!r}"
+            )
+        self.flatten = keras.layers.Flatten(name=flatten_name)
+        self.hidden = [
+            keras.layers.Dense(units, activation=hidden_activation, name=n)
+            for units, n in zip(hidden_units, hidden_names)
+        ]
+        self.dropouts = [keras.layers.Dropout(dropout, name=n) for n in dropout_names] if dropout else []
+        self.dense = keras.layers.Dense(classes, activation=activation, name=dense_name)
+
+    def forward(self, x: Any, training: bool | None = None) -> Any:
+        x = self.flatten(x)
+        for i, dense in enumerate(self.hidden):
+            x = dense(x)
+            if self.dropouts:
+                x = self.dropouts[i](x, training=training)
+        return self.dense(x)
