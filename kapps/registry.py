@@ -1,8 +1,8 @@
 """The model registry: every architecture's spec and metadata, described once.
 
 >>> import kapps
->>> kapps.list_models("mobilenet*")
-['mobilenet', 'mobilenet_v2']
+>>> kapps.list_models("resnet5*")
+['resnet50', 'resnet50_v2']
 >>> kapps.model_info("mobilenet_v2")["default_size"]
 224
 """

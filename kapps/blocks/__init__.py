@@ -13,7 +13,7 @@ this package (its ``__all__``) is exported here.
 ...     blocks.InvertedResidual(16, 24, expansion=6, strides=2, names="ir1_"),
 ...     blocks.DenseClassifier(10),
 ... ])
->>> net(np.zeros((1, 32, 32, 3), "float32")).shape
+>>> tuple(net(np.zeros((1, 32, 32, 3), "float32")).shape)
 (1, 10)
 """
 

@@ -47,7 +47,7 @@ class ConvBNAct(Block):
 
     >>> import numpy as np
     >>> block = ConvBNAct(8, 3, strides=2, activation="relu6", names="stem_")
-    >>> block(np.zeros((1, 32, 32, 3), "float32")).shape
+    >>> tuple(block(np.zeros((1, 32, 32, 3), "float32")).shape)
     (1, 16, 16, 8)
     """
 
@@ -122,7 +122,7 @@ class DepthwiseSeparable(Block):
     >>> import numpy as np
     >>> block = DepthwiseSeparable(16, strides=2, activation="relu6",
     ...                            names=(Names("dw_"), Names("pw_")))
-    >>> block(np.zeros((1, 8, 8, 4), "float32")).shape
+    >>> tuple(block(np.zeros((1, 8, 8, 4), "float32")).shape)
     (1, 4, 4, 16)
     """
 

@@ -43,7 +43,7 @@ class DenseClassifier(Block):
 
     >>> import numpy as np
     >>> head = DenseClassifier(10, dropout=0.2)
-    >>> head(np.zeros((2, 7, 7, 32), "float32")).shape
+    >>> tuple(head(np.zeros((2, 7, 7, 32), "float32")).shape)
     (2, 10)
     """
 
@@ -83,7 +83,7 @@ class ConvClassifier(Block):
 
     >>> import numpy as np
     >>> head = ConvClassifier(10, hidden_filters=32, hidden_activation="hard_swish", dropout=None)
-    >>> head(np.zeros((2, 7, 7, 16), "float32")).shape
+    >>> tuple(head(np.zeros((2, 7, 7, 16), "float32")).shape)
     (2, 10)
     """
 

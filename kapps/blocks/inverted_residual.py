@@ -34,7 +34,7 @@ class InvertedResidual(Block):
 
     >>> import numpy as np
     >>> block = InvertedResidual(in_channels=16, filters=16, expansion=6, names="ir_")
-    >>> block(np.zeros((1, 8, 8, 16), "float32")).shape
+    >>> tuple(block(np.zeros((1, 8, 8, 16), "float32")).shape)
     (1, 8, 8, 16)
     """
 

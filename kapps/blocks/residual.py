@@ -27,7 +27,7 @@ class Chain(Block):
     >>> import numpy as np
     >>> from kapps.blocks import ConvBNAct
     >>> chain = Chain([ConvBNAct(4, 3, names="a_"), ConvBNAct(8, 3, strides=2, names="b_")], name="two")
-    >>> chain(np.zeros((1, 8, 8, 3), "float32")).shape
+    >>> tuple(chain(np.zeros((1, 8, 8, 3), "float32")).shape)
     (1, 4, 4, 8)
     """
 
@@ -52,7 +52,7 @@ class Residual(Block):
     >>> from kapps.blocks import ConvBNAct
     >>> body = Chain([ConvBNAct(8, 3, names="r_a_"), ConvBNAct(8, 3, activation=None, names="r_b_")])
     >>> block = Residual(body, activation="relu", add_name="r_add", act_name="r_out", name="r")
-    >>> block(np.ones((1, 6, 6, 8), "float32")).shape
+    >>> tuple(block(np.ones((1, 6, 6, 8), "float32")).shape)
     (1, 6, 6, 8)
     """
 
