@@ -1,0 +1,120 @@
+"""The ConvNeXt block (Liu et al. 2022) with layer scale (Touvron et al. 2021) and stochastic depth.
+
+``x + drop_path(gamma * pw2(gelu(pw1(layernorm(dwconv7x7(x))))))``: a 7x7 depthwise
+convolution, LayerNorm, an inverted-bottleneck MLP (4x) applied per position with Dense
+layers, a learned per-channel scale and stochastic depth on the residual branch.
+
+Layer names follow keras.applications' ConvNeXt: a block with prefix
+``"convnext_tiny_stage_0_block_0_"`` owns ``..._depthwise_conv``, ``..._layernorm``,
+``..._pointwise_conv_1``, ``..._gelu``, ``..._pointwise_conv_2``, ``..._layer_scale`` and
+``..._stochastic_depth`` (or ``..._identity`` when the drop rate is 0).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConvNeXtBlock", "LayerScale"]
+
+from typing import Any
+
+import keras
+
+from kapps.blocks.base import Block, Names, as_names
+from kapps.blocks.stochastic_depth import drop_path
+
+
+class LayerScale(keras.layers.Layer):
+    """Multiplies the last axis by a learned vector ``gamma``, initialized to ``init_values``.
+
+    >>> import numpy as np
+    >>> scale = LayerScale(0.5, 3, name="scale")
+    >>> np.asarray(scale(np.ones((1, 3), "float32"))).tolist()
+    [[0.5, 0.5, 0.5]]
+    """
+
+    def __init__(self, init_values: float, projection_dim: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.init_values = init_values
+        self.projection_dim = projection_dim
+
+    def build(self, input_shape: Any) -> None:
+        self.gamma = self.add_weight(
+            shape=(self.projection_dim,), initializer=keras.initializers.Constant(self.init_values),
+            trainable=True, name="gamma",
+        )
+        super().build(input_shape)
+
+    def call(self, x: Any) -> Any:
+        return x * self.gamma
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
+
+
+class ConvNeXtBlock(Block):
+    """One ConvNeXt block on ``projection_dim`` channels (input and output alike).
+
+    Args:
+        projection_dim: channels of the block (the paper's ``C`` of the stage).
+        drop_path_rate: stochastic depth probability of the residual branch (0: none;
+            then an identity layer ``{prefix}identity`` stands where Keras puts one).
+        layer_scale_init_value: initial layer-scale value, or None for no layer scale.
+        expansion: width of the MLP's hidden layer, in multiples of ``projection_dim``.
+        layer_norm_epsilon: LayerNorm epsilon.
+
+    Roles (for :class:`~kapps.blocks.Names`): ``depthwise_conv``, ``layernorm``,
+    ``pointwise_conv_1``, ``gelu``, ``pointwise_conv_2``, ``layer_scale``,
+    ``stochastic_depth``, ``identity``, ``add``.
+
+    >>> import numpy as np
+    >>> block = ConvNeXtBlock(32, drop_path_rate=0.1, names="stage_0_block_0_")
+    >>> tuple(block(np.zeros((1, 8, 8, 32), "float32")).shape)
+    (1, 8, 8, 32)
+    >>> block.drop.name
+    'stage_0_block_0_stochastic_depth'
+    """
+
+    def __init__(
+        self,
+        projection_dim: int,
+        drop_path_rate: float = 0.0,
+        layer_scale_init_value: float | None = 1e-6,
+        *,
+        expansion: int = 4,
+        kernel_size: int = 7,
+        layer_norm_epsilon: float = 1e-6,
+        names: Names | str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "convnext_block_")
+        kwargs.setdefault("name", names("block"))
+        super().__init__(**kwargs)
+        if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) \
+                or not 0 <= drop_path_rate < 1:
+            raise ValueError(f"`drop_path_rate` must be a number in [0, 1). Received: drop_path_rate={drop_path_rate!r}")
+        self.depthwise = keras.layers.Conv2D(
+            projection_dim, kernel_size, padding="same", groups=projection_dim, name=names("depthwise_conv"),
+        )
+        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=names("layernorm"))
+        self.pointwise1 = keras.layers.Dense(expansion * projection_dim, name=names("pointwise_conv_1"))
+        self.act = keras.layers.Activation("gelu", name=names("gelu"))
+        self.pointwise2 = keras.layers.Dense(projection_dim, name=names("pointwise_conv_2"))
+        self.scale = (
+            None if layer_scale_init_value is None
+            else LayerScale(layer_scale_init_value, projection_dim, name=names("layer_scale"))
+        )
+        self.drop = (
+            drop_path(float(drop_path_rate), names("stochastic_depth")) if drop_path_rate
+            else keras.layers.Activation("linear", name=names("identity"))
+        )
+        self.add = keras.layers.Add(name=names("add"))
+
+    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+        x = self.norm(self.depthwise(inputs))
+        x = self.pointwise2(self.act(self.pointwise1(x)))
+        if self.scale is not None:
+            x = self.scale(x)
+        x = self.drop(x, training=training) if isinstance(self.drop, keras.layers.Dropout) else self.drop(x)
+        return self.add([inputs, x])
