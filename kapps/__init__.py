@@ -41,3 +41,7 @@ __all__ = [
     "preprocess_input", "KappsError", "WeightsNotFoundError", "WeightsIntegrityError",
     "WeightsMismatchError", "DownloadError", *sorted(_FAMILIES), *sorted(set(_PUBLIC_MODELS)),
 ]
+
+from kapps.optimize import optimize_for_inference  # noqa: E402
+from kapps.export import export  # noqa: E402
+__all__ += ["optimize_for_inference", "export"]

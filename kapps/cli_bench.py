@@ -1,0 +1,39 @@
+"""``kapps bench``: benchmark kapps against keras.applications (see :mod:`kapps.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``kapps bench`` on the ``kapps`` command line."""
+    p = subparsers.add_parser(
+        "bench", help="benchmark kapps against keras.applications",
+        description="Build time, weight-load time, inference images/s (batch 1 and 32), achieved GFLOP/s and "
+                    "peak memory of kapps (both builders) and keras.applications, measured in the same run, "
+                    "each side in its own process; plus the speedup of optimize_for_inference. Prints tables "
+                    "of kapps/keras ratios and writes JSON.",
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="registry names (default: a representative set of the registered models)")
+    p.add_argument("--all", dest="all_models", action="store_true",
+                   help="every registered model that keras.applications also has (slow)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and iterations (noisier)")
+    p.add_argument("--builders", nargs="+", choices=("functional", "sequential"),
+                   default=["functional", "sequential"], help="kapps builders to measure (default: both)")
+    p.add_argument("--no-optimize", dest="optimize", action="store_false",
+                   help="skip the optimize_for_inference measurement")
+    p.add_argument("--xla", action="store_true", help="also measure the optimized model compiled with XLA")
+    p.add_argument("--out", default="bench_results.json", help="JSON file to write (default: %(default)s)")
+    p.set_defaults(func=run_command)
+    return p
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from kapps import bench
+
+    results = bench.run(args.models or None, all_models=args.all_models, quick=args.quick,
+                        builders=tuple(args.builders), optimize=args.optimize, xla=args.xla, out=args.out)
+    failed = [f"{name}/{side}" for name, entry in results["models"].items()
+              for side in ("keras", *args.builders) if "error" in entry.get(side, {})]
+    return 1 if failed else 0
