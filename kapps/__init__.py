@@ -42,6 +42,9 @@ __all__ = [
     "WeightsMismatchError", "DownloadError", *sorted(_FAMILIES), *sorted(set(_PUBLIC_MODELS)),
 ]
 
+from kapps.finetune import fine_tune, evaluate  # noqa: E402
+__all__ += ["fine_tune", "evaluate"]
+
 from kapps.optimize import optimize_for_inference  # noqa: E402
 from kapps.export import export  # noqa: E402
 __all__ += ["optimize_for_inference", "export"]
