@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 from conftest import REPO
 from kapps import docs
@@ -32,7 +33,8 @@ def test_demo_on_a_fresh_clone(tmp_path, shared):
 
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    venv = os.path.dirname(os.path.dirname(os.path.realpath(os.sys.executable)))
+    venv = sys.prefix  # the environment running the tests (a venv's prefix, never the base interpreter's)
+    assert os.path.isfile(os.path.join(venv, "bin", "kapps")), f"kapps is not installed in {venv}"
     env = {**os.environ, "PYTHONPATH": str(clone), "KAPPS_WEIGHTS_MIRROR": "http://127.0.0.1:9/"}
     offline = subprocess.run(["make", "-s", "demo", f"VENV={venv}"], cwd=clone, env=env, capture_output=True,
                              text=True, timeout=600)
