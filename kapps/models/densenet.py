@@ -7,11 +7,12 @@ from typing import Any
 import keras
 
 from kapps.blocks import (
-    DENSENET_BN_EPSILON, BNAct, Chain, ConvBNAct, DenseBlock, DenseClassifier, Names, PoolingHead, Transition,
+    DENSENET_BN_EPSILON, BNAct, Chain, ConvBNAct, DenseBlock, Names, Transition,
 )
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top, named_pool_no_top as no_top
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
 
@@ -52,15 +53,6 @@ def body(options: dict, input_shape: tuple) -> list:
             blocks.append(Transition(channels, names=Names(f"pool{stage}_", {"transition": f"pool{stage}"})))
     blocks.append(BNAct(bn_epsilon=DENSENET_BN_EPSILON, names=Names("", {"bn": "bn", "act": "relu", "block": "post"})))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
-
-
-def no_top(options: dict, pooling: Any) -> PoolingHead | None:
-    """Keras names the no-top pooling ``avg_pool`` or ``max_pool``."""
-    return None if pooling is None else PoolingHead(pooling, pool_name=f"{pooling}_pool")
 
 
 def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:

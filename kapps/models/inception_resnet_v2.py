@@ -14,15 +14,15 @@ theirs (``block35_1_mixed``, ``block35_1_conv``, ``block35_1_ac``, ``conv_7b``, 
 
 from __future__ import annotations
 
-from typing import Any
 
 from kapps.blocks import (
-    AutoNames, Chain, Conv, ConvBNAct, DenseClassifier, InceptionModule, Names, Pool, ScaledResidual,
+    AutoNames, Chain, Conv, ConvBNAct, InceptionModule, Names, Pool, ScaledResidual,
     inception_conv, output_channels, pool_layer,
 )
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
 
@@ -95,10 +95,6 @@ def body(options: dict, input_shape: tuple) -> list:
             blocks.append(_residual_block(table, names, f"{name}_{i}", channels, scale, last))
     blocks.append(inception_conv(Conv(1536), names, name="conv_7b"))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
 
 
 SPEC = ModelSpec(

@@ -13,16 +13,16 @@ creates its layers in that same order and gives them the same names explicitly.
 
 from __future__ import annotations
 
-from typing import Any
 
 import keras
 
 from kapps.blocks import (
-    AutoNames, Chain, Conv, DenseClassifier, Fork, InceptionModule, Pool, inception_conv, pool_layer,
+    AutoNames, Chain, Conv, Fork, InceptionModule, Pool, inception_conv, pool_layer,
 )
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
 
@@ -98,10 +98,6 @@ def body(options: dict, input_shape: tuple) -> list:
             fork_name=lambda fork: fork.name or names("concatenate"), concat_name=name, name=f"{name}_module",
         ))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
 
 
 SPEC = ModelSpec(

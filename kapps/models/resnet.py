@@ -6,10 +6,11 @@ from typing import Any
 
 import keras
 
-from kapps.blocks import Bottleneck, Chain, ConvBNAct, DenseClassifier, Names, PoolingHead, RESNET_BN_EPSILON
+from kapps.blocks import Bottleneck, Chain, ConvBNAct, Names, RESNET_BN_EPSILON
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top, named_pool_no_top as no_top
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
 
@@ -50,15 +51,6 @@ def body(options: dict, input_shape: tuple) -> list:
             for i in range(1, depth + 1)
         ], name=f"conv{stage}"))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
-
-
-def no_top(options: dict, pooling: str | None) -> PoolingHead | None:
-    """Without the top, Keras' ResNets name the global pooling ``avg_pool`` or ``max_pool``."""
-    return None if pooling is None else PoolingHead(pooling, pool_name=f"{pooling}_pool")
 
 
 def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:

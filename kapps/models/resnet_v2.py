@@ -6,11 +6,12 @@ from typing import Any
 
 import keras
 
-from kapps.blocks import AutoNames, BNAct, Chain, DenseClassifier, Names, PreActBottleneck, RESNET_BN_EPSILON
+from kapps.blocks import AutoNames, BNAct, Chain, Names, PreActBottleneck, RESNET_BN_EPSILON
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.models.resnet import DEPTHS, WIDTHS, no_top, stem
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
 
@@ -35,10 +36,6 @@ def body(options: dict, input_shape: tuple) -> list:
     blocks.append(BNAct(bn_epsilon=RESNET_BN_EPSILON, names=Names("", {
         "bn": "post_bn", "act": "post_relu", "block": "post_activation"})))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
 
 
 def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:

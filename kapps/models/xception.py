@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from kapps.blocks import (
-    AutoNames, Chain, ConvBNAct, DenseClassifier, Names, PoolingHead, SeparableStack, separable_units,
+    AutoNames, Chain, ConvBNAct, Names, PoolingHead, SeparableStack, separable_units,
 )
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions, preprocessor
 from kapps.registry import ModelSpec, register
+from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
 
@@ -48,10 +48,6 @@ def body(options: dict, input_shape: tuple) -> list:
     blocks.append(Chain(separable_units(TAIL, f"block{len(STACKS) + 2}_", preactivation=False),
                         name=f"block{len(STACKS) + 2}"))
     return blocks
-
-
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
-    return DenseClassifier(classes, activation=activation, pool_name="avg_pool")
 
 
 #: keras.applications leaves the no-top pooling unnamed; these are its fresh-session names.
