@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__: list[str] = []
+__all__ = ["child_layers", "snake_case"]
 
 # -- layers and naming -----------------------------------------------------------------
+def child_layers(layer: Any) -> list:
+    """The layers ``layer`` tracks directly (one level down); public API lists them for Models only."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def snake_case(name: str) -> str:
+    """Keras' own CamelCase-to-snake_case rule for automatic layer names (``Conv2D`` -> ``conv2d``)."""
+    from keras.src.utils.naming import to_snake_case
+
+    return to_snake_case(name)
+
 
 
 # -- functional graphs (optimize, flops) -----------------------------------------------

@@ -13,7 +13,7 @@ import math
 
 import keras
 
-from kapps.weights.h5io import leaf_layers
+from kapps.utils.layers import leaf_layers
 
 
 def layer_flops(layer: keras.layers.Layer, output_shape: tuple) -> int:

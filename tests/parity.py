@@ -9,7 +9,8 @@ import numpy as np
 
 import kapps
 from kapps.registry import get_spec
-from kapps.weights.h5io import copy_weights_by_name, leaf_layers
+from kapps.utils.layers import leaf_layers
+from kapps.weights.h5io import copy_weights_by_name
 
 
 def keras_reference(name: str, **kwargs) -> keras.Model:

@@ -17,7 +17,7 @@ import pytest
 import kapps
 from kapps.blocks import ConvNeXtBlock, LayerScale, NASNetNormalCell, NASNetReductionCell
 from kapps.registry import get_spec
-from kapps.weights.h5io import leaf_layers
+from kapps.utils.layers import leaf_layers
 from conftest import photo
 from parity import compare
 

@@ -19,7 +19,8 @@ from kapps.blocks import FusedMBConv, InvertedResidual, MBConv, Normalization, S
 from kapps.factory import imagenet_file
 from kapps.models import efficientnet, efficientnet_v2, mobilenet_v3
 from kapps.registry import get_spec
-from kapps.weights.h5io import leaf_layers, write_legacy_h5
+from kapps.utils.layers import leaf_layers
+from kapps.weights.h5io import write_legacy_h5
 from conftest import photo
 
 EFFICIENTNET = [f"EfficientNetB{i}" for i in range(8)]

@@ -17,7 +17,8 @@ import pytest
 import kapps
 from kapps import blocks
 from kapps.registry import get_spec
-from kapps.weights.h5io import leaf_layers, write_legacy_h5
+from kapps.utils.layers import leaf_layers
+from kapps.weights.h5io import write_legacy_h5
 from conftest import photo
 from parity import keras_reference, randomize_batch_norm
 

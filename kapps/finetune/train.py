@@ -157,7 +157,7 @@ def build_classifier(
 
 
 def _weighted_layers(base: keras.Model) -> list[keras.layers.Layer]:
-    from kapps.weights.h5io import leaf_layers
+    from kapps.utils.layers import leaf_layers
 
     return list(leaf_layers(base))
 

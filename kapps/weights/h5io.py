@@ -23,6 +23,9 @@ from typing import Any, Iterator
 
 import h5py
 import keras
+
+from kapps import _keras_compat as compat
+from kapps.utils.layers import leaf_layers
 import numpy as np
 
 from kapps.errors import WeightsMismatchError
@@ -85,21 +88,6 @@ def _read_keras3(group: h5py.Group) -> LayerWeights:
     return result
 
 
-def leaf_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    """Every layer that owns weights itself, at any depth (blocks are looked into)."""
-    seen: set[int] = set()
-
-    def walk(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-        children = list(layer._flatten_layers(include_self=False, recursive=False))
-        if not children and layer.weights and id(layer) not in seen:
-            seen.add(id(layer))
-            yield layer
-        for child in children:
-            yield from walk(child)
-
-    yield from walk(model)
-
-
 def _arrays_for(layer: keras.layers.Layer, stored: list[tuple[str | None, np.ndarray]]) -> list[np.ndarray]:
     wanted = [w.name.split("/")[-1].split(":")[0] for w in layer.weights]
     names = [n for n, _ in stored]
@@ -123,9 +111,7 @@ def _auto_order(name: str) -> int:
 
 def _is_auto_named(layer: keras.layers.Layer) -> bool:
     """Named the way Keras names an unnamed layer (``conv2d``, ``conv2d_3``, ...)."""
-    from keras.src.utils.naming import to_snake_case
-
-    return _auto_base(layer.name) == to_snake_case(type(layer).__name__)
+    return _auto_base(layer.name) == compat.snake_case(type(layer).__name__)
 
 
 def _pair_auto_named(layers: list[keras.layers.Layer], stored: LayerWeights) -> dict[str, str]:
