@@ -22,7 +22,7 @@ test: $(VENV)/bin/kapps
 
 ## Regenerate the README model table from the registry.
 readme: $(VENV)/bin/kapps
-	$(PY) -m kapps.docs README.md
+	$(PY) -m kapps.tools.docs README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -45,6 +45,6 @@ __all__ = [
 from kapps.finetune import fine_tune, evaluate  # noqa: E402
 __all__ += ["fine_tune", "evaluate"]
 
-from kapps.optimize import optimize_for_inference  # noqa: E402
-from kapps.export import export  # noqa: E402
+from kapps.tools.optimize import optimize_for_inference  # noqa: E402
+from kapps.tools.export import export  # noqa: E402
 __all__ += ["optimize_for_inference", "export"]

@@ -16,7 +16,7 @@ import pytest
 
 import kapps
 from kapps.blocks import LocalResponseNormalization
-from kapps.flops import count_flops
+from kapps.tools.flops import count_flops
 from kapps.registry import get_spec
 
 CLASSICS = ("lenet5", "alexnet", "googlenet")

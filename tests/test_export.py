@@ -18,7 +18,7 @@ import pytest
 
 import kapps
 from kapps import cli_export
-from kapps.export import _interpreter, export, representative_batch, run_tflite
+from kapps.tools.export import _interpreter, export, representative_batch, run_tflite
 from kapps.images import load_image
 from conftest import photo
 from parity import randomize_batch_norm

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import kapps
-from kapps.optimize import optimize_for_inference
+from kapps.tools.optimize import optimize_for_inference
 from kapps.registry import get_spec
 from conftest import photo
 from parity import family_preprocess, randomize_batch_norm

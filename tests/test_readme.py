@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 from conftest import REPO
-from kapps import docs
+from kapps.tools import docs
 
 
 def test_model_table_is_generated_from_the_registry():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert docs.render(readme) == readme, "README model table is stale: run `python -m kapps.docs`"
+    assert docs.render(readme) == readme, "README model table is stale: run `python -m kapps.tools.docs`"
 
 
 def test_readme_opens_with_the_two_fresh_machine_commands():

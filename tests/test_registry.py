@@ -6,7 +6,7 @@ import keras
 import pytest
 
 import kapps
-from kapps.flops import count_flops
+from kapps.tools.flops import count_flops
 from kapps.registry import get_spec
 
 

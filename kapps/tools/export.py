@@ -105,7 +105,7 @@ def export(
             images = images.mean(axis=-1, keepdims=True)
         calibration = np.asarray(preprocess(images.copy()), dtype="float32")
     if optimize:
-        from kapps.optimize import optimize_for_inference
+        from kapps.tools.optimize import optimize_for_inference
 
         model = optimize_for_inference(model)
 
@@ -371,7 +371,7 @@ def run_tflite(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
     int8 inputs are quantized with the file's scale and zero point, int8 outputs
     dequantized, so float and int8 files are called alike.
 
-    >>> from kapps.export import run_tflite
+    >>> from kapps.tools.export import run_tflite
     >>> run_tflite("m.tflite", x).shape  # doctest: +SKIP
     (2, 1280)
     """

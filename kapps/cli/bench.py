@@ -1,4 +1,4 @@
-"""``kapps bench``: benchmark kapps against keras.applications (see :mod:`kapps.bench`)."""
+"""``kapps bench``: benchmark kapps against keras.applications (see :mod:`kapps.tools.bench`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from kapps import bench
+    from kapps.tools import bench
 
     results = bench.run(args.models or None, all_models=args.all_models, quick=args.quick,
                         builders=tuple(args.builders), optimize=args.optimize, xla=args.xla, out=args.out)

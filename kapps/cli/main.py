@@ -16,7 +16,7 @@ from typing import Sequence
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_WEIGHTS = 0, 1, 2, 3
 
 #: Sub-commands defined in their own modules: each has ``add_parser(subparsers)``.
-PLUGIN_MODULES = ("kapps.cli_finetune", "kapps.cli_bench", "kapps.cli_export")
+PLUGIN_MODULES = ("kapps.cli.fine_tune", "kapps.cli.bench", "kapps.cli.export")
 
 
 # -- list / info --------------------------------------------------------------------

@@ -23,8 +23,8 @@ Times are the minimum over repeats (builds, loads) or the median over iterations
 (inference). The machine's load average is recorded before and after: other
 processes on the same cores make every number noisy.
 
->>> import kapps.bench
->>> results = kapps.bench.run(["mobilenet_v2"], quick=True, out=None)  # doctest: +SKIP
+>>> import kapps.tools.bench
+>>> results = kapps.tools.bench.run(["mobilenet_v2"], quick=True, out=None)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ def run(
     Returns:
         The results: ``{"machine": ..., "settings": ..., "models": {name: {...}}}``.
 
-    >>> import kapps.bench
-    >>> r = kapps.bench.run(["mobilenet_v2"], quick=True, out=None, log=None)  # doctest: +SKIP
+    >>> import kapps.tools.bench
+    >>> r = kapps.tools.bench.run(["mobilenet_v2"], quick=True, out=None, log=None)  # doctest: +SKIP
     >>> r["models"]["mobilenet_v2"]["ratios"]["functional"]["ips_b32"] > 0  # doctest: +SKIP
     True
     """
@@ -533,7 +533,7 @@ def _measure_alternating(model: Any, batches: dict, job: dict, build: Callable, 
     diff = lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b))))  # noqa: E731
     out["max_abs_diff_vs_keras"] = diff(model.predict_on_batch(batches[1]), twin.predict_on_batch(batches[1]))
     if job.get("optimize"):
-        from kapps.optimize import optimize_for_inference
+        from kapps.tools.optimize import optimize_for_inference
 
         t0 = time.perf_counter()
         fast = optimize_for_inference(model)
@@ -576,4 +576,4 @@ def _worker_main(argv: Sequence[str]) -> int:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--worker":
         sys.exit(_worker_main(sys.argv[2:]))
-    sys.exit("usage: python -m kapps.cli bench ... (this file is run as a worker by kapps.bench.run)")
+    sys.exit("usage: python -m kapps.cli bench ... (this file is run as a worker by kapps.tools.bench.run)")

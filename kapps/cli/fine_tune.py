@@ -9,7 +9,7 @@ checkpoints in ``--out``/checkpoints (rerun the same command to resume), and sho
 Keras' progress bars.
 
 ``add_parser(subparsers)`` registers the subcommand on the main ``kapps`` parser;
-``python -m kapps.cli_finetune ...`` runs it on its own.
+``python -m kapps.cli.fine_tune ...`` runs it on its own.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kapps.cli_finetune DATA_DIR --out DIR ...``"""
+    """``python -m kapps.cli.fine_tune DATA_DIR --out DIR ...``"""
     parser = argparse.ArgumentParser(prog="kapps")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["fine-tune", *(sys.argv[1:] if argv is None else argv)])

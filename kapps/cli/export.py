@@ -1,4 +1,4 @@
-"""``kapps export``: SavedModel, TFLite float32 or full-integer int8 (see :mod:`kapps.export`)."""
+"""``kapps export``: SavedModel, TFLite float32 or full-integer int8 (see :mod:`kapps.tools.export`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``kapps export`` on the ``kapps`` command line."""
-    from kapps.export import FORMATS
+    from kapps.tools.export import FORMATS
 
     p = subparsers.add_parser(
         "export", help="export a model as SavedModel, TFLite or int8 TFLite",
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from kapps.export import export
+    from kapps.tools.export import export
 
     if args.pooling and args.include_top:
         raise ValueError(f"`--pooling` needs --no-top. Received: --pooling {args.pooling}")
