@@ -1,4 +1,4 @@
-"""The ``kapps`` command line (``kapps --help``)."""
+"""The ``kapps`` command line (``kapps --help``); :mod:`kapps.cli.main` lists the commands."""
 
 from kapps.cli.main import main
 

@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import keras
 
+    import kapps.models  # noqa: F401  (registers every family for the name lookup)
     from kapps.finetune import fine_tune
 
     train, validation = split_data_dir(args.data_dir, args.val)
