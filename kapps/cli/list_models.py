@@ -5,8 +5,8 @@
 >>> _ = add_parser(parser.add_subparsers())
 >>> run(parser.parse_args(["list", "vgg1*"]))  # doctest: +NORMALIZE_WHITESPACE
 name                     keras name                 params   GFLOPs  size  top-1  weights
-vgg16                    VGG16                 138,357,544    30.96   224   71.3        2
-vgg19                    VGG19                 143,667,240    39.29   224   71.3        2
+vgg16                    VGG16                 138,357,544    30.94   224   71.3        2
+vgg19                    VGG19                 143,667,240    39.26   224   71.3        2
 0
 """
 
