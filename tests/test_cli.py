@@ -15,11 +15,11 @@ import pytest
 import kapps.cli
 from conftest import REPO
 from kapps.cli import main, model_index
-from kapps.cli.main import COMMANDS
+from kapps.cli.app import COMMANDS
 
 HELP_COMMANDS = [[], ["list"], ["info"], ["predict"], ["weights"], ["weights", "list"], ["weights", "path"],
                  ["weights", "fetch"], ["weights", "verify"], ["fine-tune"], ["bench"], ["export"]]
-NOT_COMMANDS = {"__init__", "main", "common", "model_index"}
+NOT_COMMANDS = {"__init__", "app", "common", "model_index"}
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "kapps")
@@ -39,11 +39,11 @@ def test_every_command_module_is_registered(capsys):
 
 
 def test_a_missing_command_module_is_an_import_error(monkeypatch):
-    monkeypatch.delitem(sys.modules, "kapps.cli.main")
+    monkeypatch.delitem(sys.modules, "kapps.cli.app")
     monkeypatch.delattr(kapps.cli, "bench")
     monkeypatch.setitem(sys.modules, "kapps.cli.bench", None)  # as if bench.py were gone
     with pytest.raises(ImportError, match="kapps.cli.bench"):
-        importlib.import_module("kapps.cli.main")
+        importlib.import_module("kapps.cli.app")
 
 
 def test_help_list_and_info_never_import_keras():

@@ -5,7 +5,7 @@ arguments, 3 weights unavailable or failing their integrity check, 130 interrupt
 ``--help``, ``list`` and ``info`` import neither Keras nor TensorFlow; a command imports
 what it needs when it runs.
 
->>> main(["info", "no_such_model"])
+>>> main(["info", "no_such_model"])  # prints the error on stderr
 2
 """
 
