@@ -27,7 +27,8 @@ BACKENDS = ["numpy"] + [name for name in ("jax", "torch") if importlib.util.find
 def _type_checking_names() -> set[str]:
     """Names imported under ``if TYPE_CHECKING:`` in kapps/__init__.py (what type checkers see)."""
     tree = ast.parse((REPO / "kapps" / "__init__.py").read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    block = next(node for node in tree.body
+                 if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
     return {alias.asname or alias.name for node in block.body for alias in node.names}
 
 
