@@ -127,6 +127,6 @@ def nearest_weights_size(rows: Any, cols: Any, sizes: tuple[int, ...], fallback:
     warnings.warn(
         f"`input_shape` is non-square or not one of {sizes}; weights for input shape "
         f"({fallback}, {fallback}) will be loaded.",
-        stacklevel=4,
+        stacklevel=7,  # the constructor (through the options' and the spec's weights_variant)
     )
     return fallback

@@ -17,8 +17,10 @@ How a model is written (one spec entry plus one constructor, in the family's fil
 
 Why explicit ``def``s that delegate in one line, not generated functions: the ``def``
 *is* keras.applications' signature, written once where IDEs, type checkers,
-``inspect.signature``, ``help()`` and doctest see it; no ``__signature__``/``__doc__``
-patching to keep in step. ``bind(locals())`` forwards every parameter, so the body
+``inspect.signature``, ``help()`` and doctest see it. A generator setting
+``__signature__`` and ``__doc__`` would save about eight lines per model, but static
+tools (mypy, pyright, IDE completion) do not run it and would see ``(*args, **kwargs)``
+for each of the fifty models to come. ``bind(locals())`` forwards every parameter, so the body
 cannot drift from the signature: the standard keras.applications arguments go to
 :func:`kapps.factory.build_model`, the family's own (``alpha``, ``minimalistic``, ...)
 become the family's typed :class:`Options`, and a parameter that is neither fails.
