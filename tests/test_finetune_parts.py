@@ -134,7 +134,8 @@ def _fit(callbacks, x, epochs=3):
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     y = np.arange(len(x)) % 2
-    model.fit(x, y, batch_size=2, epochs=epochs, validation_data=(x, y), callbacks=callbacks, verbose=0)
+    model.fit(x, y, batch_size=2, epochs=epochs, validation_data=(x, y), callbacks=callbacks, verbose=0,
+              shuffle=False)
     return model
 
 
@@ -190,3 +191,14 @@ def test_plots_are_written_atomically_into_a_new_folder(tmp_path):
     assert path == str(tmp_path / "new" / "curves.png")
     assert (tmp_path / "new" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in (tmp_path / "new").iterdir()] == ["curves.png"]
+
+
+def test_the_public_names_stay_importable_from_kapps_finetune():
+    import kapps.finetune as finetune
+    from kapps.finetune.train import set_trainable as from_train  # the path notebook 03 uses
+
+    names = ["fine_tune", "evaluate", "FineTuneResult", "EvaluationReport", "TrainingDivergedError",
+             "CheckpointMismatchError", "BadImageError", "BadImageWarning", "ImagePreprocessing", "build_classifier",
+             "set_trainable", "resolve_strategy", "resolve_precision"]
+    assert set(names) <= set(finetune.__all__) and all(callable(getattr(finetune, name)) for name in names)
+    assert from_train is finetune.set_trainable and issubclass(finetune.TrainingDivergedError, FloatingPointError)

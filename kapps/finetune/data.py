@@ -129,24 +129,9 @@ def _bad_listing(skipped: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def scan_folder(
-    root: str | os.PathLike,
-    *,
-    argument: str = "train",
-    on_bad_file: str = "skip",
-    class_names: Sequence[str] | None = None,
-    workers: int | None = None,
-) -> ImageFolder:
-    """Scan ``root``/<class>/... and return the usable images, refusing unusable layouts.
-
-    Raises ValueError naming the path for: a missing folder, no class sub-folders,
-    an empty class folder, a single class, or class names different from
-    ``class_names``. Unusable files are listed by path: a :class:`BadImageWarning`
-    with ``on_bad_file="skip"``, a :class:`BadImageError` with ``"error"``.
-    """
-    if on_bad_file not in ("skip", "error"):
-        raise ValueError(f"`on_bad_file` must be 'skip' or 'error'. Received: on_bad_file={on_bad_file!r}")
-    root = os.fspath(root)
+def _class_files(root: str, argument: str, class_names: Sequence[str] | None) -> dict[str, list[str]]:
+    """``{class: files}`` of ``root``, refusing a missing folder, fewer than 2 classes, other class
+    names than ``class_names`` and empty class folders."""
     if not os.path.isdir(root):
         raise ValueError(
             f"`{argument}` must be a directory of class sub-folders or a tf.data.Dataset. "
@@ -179,6 +164,29 @@ def scan_folder(
                 f"`{argument}`: class folder {os.path.join(root, name)!r} is empty. Every class sub-folder must "
                 "hold images; remove the folder or add images to it."
             )
+    return per_class
+
+
+def scan_folder(
+    root: str | os.PathLike,
+    *,
+    argument: str = "train",
+    on_bad_file: str = "skip",
+    class_names: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> ImageFolder:
+    """Scan ``root``/<class>/... and return the usable images, refusing unusable layouts.
+
+    Raises ValueError naming the path for: a missing folder, no class sub-folders,
+    an empty class folder, a single class, or class names different from
+    ``class_names``. Unusable files are listed by path: a :class:`BadImageWarning`
+    with ``on_bad_file="skip"``, a :class:`BadImageError` with ``"error"``.
+    """
+    if on_bad_file not in ("skip", "error"):
+        raise ValueError(f"`on_bad_file` must be 'skip' or 'error'. Received: on_bad_file={on_bad_file!r}")
+    root = os.fspath(root)
+    per_class = _class_files(root, argument, class_names)
+    classes = list(per_class)
     all_files = [f for name in classes for f in per_class[name]]
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
         results = dict(zip(all_files, pool.map(inspect_file, all_files)))
