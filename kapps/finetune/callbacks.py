@@ -3,10 +3,8 @@
 The keeper does, after each epoch and in this order: the history row, early stopping on
 the monitored loss, the best weights, the checkpoint.
 
->>> import math
->>> guard = NanGuard()
->>> guard.where is None and guard.value == 0.0
-True
+>>> fresh_monitor()
+{'best': None, 'best_epoch': 0, 'wait': 0, 'stopped': False, 'best_file': None}
 """
 
 from __future__ import annotations
