@@ -32,10 +32,9 @@ def keras_models() -> list[str]:
     """Registered models that keras.applications also has (what ``--all`` runs)."""
     import keras
 
-    import kapps
-    from kapps.registry import get_spec
+    from kapps.registry import get_spec, list_models
 
-    return [n for n in kapps.list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
+    return [n for n in list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
 
 
 def choose_models(models: Sequence[str] | None, all_models: bool) -> list[str]:
@@ -124,11 +123,10 @@ def run(
 
 
 def _bench_model(name: str, tmp: str, settings: dict, builders: Sequence[str]) -> dict[str, Any]:
-    import kapps
-    from kapps.registry import get_spec
+    from kapps.registry import get_spec, model_info
 
     spec = get_spec(name)
-    info = kapps.model_info(name)
+    info = model_info(name)
     weights_path = os.path.join(tmp, f"{name}.h5")
     _write_weight_file(spec.keras_name, weights_path)
     entry: dict[str, Any] = {
@@ -180,9 +178,7 @@ def _start_worker(job: dict) -> dict[str, Any]:
 
 def _package_root() -> str:
     """The worker's PYTHONPATH: the folder holding this very kapps package, then the caller's path."""
-    import kapps
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(kapps.__file__)))
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir))
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
 
 
