@@ -5,6 +5,9 @@ FLOPs; only convolutions (plain, depthwise, separable) and dense layers are coun
 multiply-adds dominate; BatchNorm, activations, pooling and additions are left out).
 For a convolution with kernel ``kh x kw``, ``cin`` input and ``cout`` output channels,
 ``groups`` groups and an output of ``h x w``: ``2 * kh * kw * cin / groups * cout * h * w``.
+
+Shapes come from the model's symbolic graph (:mod:`kapps.tools.graph`): every call of a
+layer counts, with its own output shape (a layer shared by two calls counts twice).
 """
 
 from __future__ import annotations
