@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["child_layers", "snake_case"]
+__all__ = ["child_layers", "snake_case", "is_functional", "call_graph"]
 
 # -- layers and naming -----------------------------------------------------------------
 def child_layers(layer: Any) -> list:
@@ -27,6 +27,27 @@ def snake_case(name: str) -> str:
 
 
 # -- functional graphs (optimize, flops) -----------------------------------------------
+def is_functional(model: Any) -> bool:
+    """True for a graph model (``keras.Model(inputs, outputs)``), False for Sequential and subclassed ones.
+
+    Keras exports no public name for its Functional class.
+    """
+    from keras.src.models.functional import Functional
+    from keras.src.models.sequential import Sequential
+
+    return isinstance(model, Functional) and not isinstance(model, Sequential)
+
+
+def call_graph(model: Any, inputs: Any, call: Any) -> Any:
+    """Apply the graph of Functional ``model`` to the symbolic ``inputs``, calling
+    ``call(operation, *args, **kwargs)`` for each operation; no node for ``model`` itself.
+
+    Public ``keras.models.clone_model(..., call_function=...)`` does this for a whole model
+    but rebuilds the result on fresh inputs, so it cannot splice a nested model's
+    operations into an outer graph.
+    """
+    return model._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=call)
+
 
 
 # -- training (fine_tune) -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from kapps import _keras_compat as compat
@@ -28,6 +29,38 @@ def test_snake_case_matches_keras_auto_names(cls, expected):
 
 
 # -- functional graphs (optimize, flops) -----------------------------------------------
+def test_is_functional_tells_graph_models_apart():
+    inputs = keras.Input((3,))
+    functional = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    sequential = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert compat.is_functional(functional)
+    assert not compat.is_functional(sequential)
+    assert not compat.is_functional(Subclassed())
+    assert not compat.is_functional(keras.layers.Dense(2))
+
+
+def test_call_graph_splices_a_nested_model_into_the_outer_graph():
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, keras.layers.Dense(3, name="fc")(keras.layers.ReLU(name="act")(inner_in)))
+    outer_in = keras.Input((4,))
+    seen = []
+
+    def call(op, *args, **kwargs):
+        seen.append(op.name)
+        return op(*args, **kwargs)
+
+    outputs = compat.call_graph(inner, outer_in, call)
+    flat = keras.Model(outer_in, outputs)
+    assert seen == ["act", "fc"]
+    assert [layer.name for layer in flat.layers] == [flat.layers[0].name, "act", "fc"]
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    np.testing.assert_allclose(flat(x), inner(x))
+
 
 
 # -- training (fine_tune) -----------------------------------------------------------------

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from kapps import _keras_compat as compat
+from kapps import images as image_io
 from kapps.errors import KappsError
 
 __all__ = [
@@ -291,25 +292,14 @@ class Source:
 
 def fit_image(image: tf.Tensor, image_size: tuple[int, int], crop: bool = True) -> tf.Tensor:
     """Resize one image to ``image_size`` as float32; with ``crop``, first cut its centre to the
-    target aspect ratio (no distortion), else stretch it."""
-    if crop:
-        shape = tf.shape(image)
-        height, width = shape[0], shape[1]
-        ratio = image_size[1] / image_size[0]
-        crop_h = tf.minimum(height, tf.cast(tf.round(tf.cast(width, tf.float32) / ratio), tf.int32))
-        crop_w = tf.minimum(width, tf.cast(tf.round(tf.cast(height, tf.float32) * ratio), tf.int32))
-        crop_h, crop_w = tf.maximum(crop_h, 1), tf.maximum(crop_w, 1)
-        image = tf.image.crop_to_bounding_box(image, (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w)
-    image = tf.image.resize(image, image_size, antialias=True)
-    return tf.ensure_shape(image, [image_size[0], image_size[1], 3])
+    target aspect ratio (no distortion), else stretch it (:func:`kapps.images.fit_image`)."""
+    return image_io.fit_image(image, image_size, crop=crop)
 
 
 def load_image(path: tf.Tensor, image_size: tuple[int, int], crop: bool = True) -> tf.Tensor:
     """Read, decode (JPEG/PNG/BMP; gray and RGBA become RGB) and fit one image (:func:`fit_image`),
     as float32 in [0, 255]."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return fit_image(image, image_size, crop)
+    return fit_image(image_io.decode_image(tf.io.read_file(path)), image_size, crop)
 
 
 def from_folder(folder: ImageFolder, image_size: tuple[int, int], crop: bool = True) -> Source:
