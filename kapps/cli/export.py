@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``kapps export`` on the ``kapps`` command line."""
-    from kapps.tools.export import FORMATS
+    from kapps.tools import EXPORT_FORMATS as FORMATS
 
     p = subparsers.add_parser(
         "export", help="export a model as SavedModel, TFLite or int8 TFLite",

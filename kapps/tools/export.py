@@ -34,11 +34,12 @@ import keras
 import numpy as np
 
 from kapps import images as image_io
+from kapps.tools import EXPORT_FORMATS
 from kapps.registry import get_model, get_spec
 from kapps.tools.optimize import optimize_for_inference
 from kapps.utils.files import write_bytes_atomic
 
-FORMATS = ("savedmodel", "tflite", "tflite-int8")
+FORMATS = EXPORT_FORMATS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
 
