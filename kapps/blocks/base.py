@@ -85,12 +85,18 @@ class Block(keras.layers.Layer):
         super().__init__(name=name, **kwargs)
         self._shape_ready = False
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        _keep_torch_entry_point(cls)
+
     # -- hooks for subclasses -------------------------------------------------------
     def create_shape_dependent(self, input_shape: Any) -> None:
         """Create sub-layers that need the input shape. Default: nothing to create."""
 
     def forward(self, inputs: Any, training: bool | None = None) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    _block_forward = forward
 
     # -- the two ways of using a block ----------------------------------------------
     def _prepare(self, input_shape: Any) -> None:
@@ -103,7 +109,7 @@ class Block(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self.forward(inputs, training=training)
+        return self._block_forward(inputs, training=training)
 
     def run(self, inputs: Any, training: bool | None = None) -> Any:
         """Apply the sub-layers directly to ``inputs``, without a layer node of its own.
@@ -113,7 +119,7 @@ class Block(keras.layers.Layer):
         """
         self._prepare(_shape_of(inputs))
         self.built = True
-        return self.forward(inputs, training=training)
+        return self._block_forward(inputs, training=training)
 
     def apply_flat(self, inputs: Any) -> Any:
         """Spread the block into a Functional graph: ``run`` on a symbolic tensor."""
@@ -125,8 +131,29 @@ class Block(keras.layers.Layer):
         Keras' default traces ``call`` into a scratch TensorFlow graph, which made building
         a Sequential model about 1.5x slower than the same Functional model.
         """
-        outputs = self.forward(inputs, training=training)
+        outputs = self._block_forward(inputs, training=training)
         return keras.tree.map_structure(lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), outputs)
+
+
+def _keep_torch_entry_point(cls: type) -> None:
+    """Keep torch's ``forward`` for Keras: a block's ``forward`` hook is stored as ``_block_forward``.
+
+    On the torch backend a Keras layer is a ``torch.nn.Module`` whose ``__call__`` calls
+    ``self.forward``, which Keras routes to ``Operation.__call__`` (``call``, or
+    ``compute_output_spec`` on symbolic inputs). A block's own ``forward`` would replace
+    that entry point and torch would run the hook directly, skipping Keras' call machinery
+    (a NASNet cell then returned its input tensor itself as an output: "is part of a cycle").
+    """
+    hook = cls.__dict__.get("forward")
+    if hook is None:
+        return
+    cls._block_forward = hook
+    if keras.backend.backend() == "torch":
+        delattr(cls, "forward")
+
+
+if keras.backend.backend() == "torch":
+    del Block.forward
 
 
 def _shape_of(inputs: Any) -> Any:
