@@ -157,6 +157,7 @@ def check_optimize(name: str, size: int, photo: np.ndarray) -> dict:
 
 
 def run_checks(job: dict) -> dict:
+    kapps.list_models()  # registers every family: kapps.registry.get_spec alone does not import them
     tmp = Path(job["tmp"])
     photo = dict(np.load(job["photos"]))
     checks = [(f"parity/{n}", check_parity, (n, s, photo)) for n, s in job.get("parity", [])]

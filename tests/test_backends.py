@@ -44,13 +44,14 @@ def sweep_size(name: str) -> int:
 
 
 def swept_models(backend: str) -> list[str]:
-    """Every registered model outside PARITY on torch; on JAX, whose builds compile, the smallest model
-    of each family that PARITY does not cover."""
+    """The smallest model of each family that PARITY does not cover; every other registered model
+    too with ``KAPPS_SWEEP_ALL=1`` (too slow for the suite: builds compile on JAX, and 36 models
+    on torch took over 20 minutes on the shared 2-core machine)."""
     import kapps
     from kapps.registry import get_spec
 
     names = [n for n in kapps.list_models() if n not in dict(PARITY)]
-    if backend != "jax":
+    if os.environ.get("KAPPS_SWEEP_ALL") == "1":
         return names
     covered = {get_spec(n).family for n, _ in PARITY}
     smallest: dict[str, str] = {}
@@ -129,7 +130,7 @@ def test_every_registered_model_builds_and_predicts(report):
     from kapps.registry import get_spec
 
     swept = swept_models(report["backend"])
-    assert len(swept) >= (10 if report["backend"] == "jax" else 30)
+    assert len(swept) >= 10
     failures = {k: v.strip().splitlines()[-1] for k, v in report["errors"].items() if k.startswith("sweep/")}
     assert not failures, failures
     for name in swept:
