@@ -29,5 +29,14 @@ def build_functional(
 def build_sequential(
     blocks: Sequence[keras.layers.Layer], input_shape: tuple, name: str | None
 ) -> keras.Sequential:
-    """A ``keras.Sequential`` whose layers are the blocks themselves (stem, blocks, head)."""
+    """A ``keras.Sequential`` whose layers are the blocks themselves (stem, blocks, head).
+
+    The blocks are built first, outside the model: a Sequential builds its layers inside
+    its own name scope, so their variable paths would start with the model name, and
+    keras.applications' names hold dots (``mobilenetv2_1.00_224``), which torch refuses in
+    parameter names. Built outside, the paths are the blocks' own (``stem/Conv1/kernel``).
+    """
+    x = keras.Input(shape=input_shape)
+    for block in blocks:
+        x = block(x)
     return keras.Sequential([keras.Input(shape=input_shape), *blocks], name=name)
