@@ -130,8 +130,8 @@ def preprocessing(variant: str, channels: int) -> Chain:
     if variant.startswith("b") and channels == 3:
         layers: list = [
             keras.layers.Rescaling(1.0 / 255, name="rescaling"),
-            Normalization(axis=channel_axis(resolve_data_format(None)), mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE, channels=channels,
-                               name="normalization"),
+            Normalization(axis=channel_axis(resolve_data_format(None)), mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE,
+                          channels=channels, name="normalization"),
         ]
     else:
         layers = [keras.layers.Rescaling(1.0 / 128.0, offset=-1, name="rescaling")]
