@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
 
-.PHONY: demo test readme clean
+.PHONY: demo test test-fast readme clean
 
 $(VENV)/bin/kapps:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,17 @@ $(VENV)/bin/kapps:
 demo: $(VENV)/bin/kapps
 	$(VENV)/bin/kapps predict $(IMAGES)
 
+# Both CPU cores: pytest-xdist, one module per worker (module fixtures built once) except the spread ones
+# (tests/conftest.py).
+PYTEST := KAPPS_SHARED_DIR=$(SHARED) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+
 ## Run the test suite (needs ../shared, or SHARED=/path/to/shared).
 test: $(VENV)/bin/kapps
-	KAPPS_SHARED_DIR=$(SHARED) $(PY) -m pytest -q -p no:cacheprovider --durations=15
+	$(PYTEST) --durations=15
+
+## The edit-test subset (tests marked `fast`: blocks, builders, validation, loader, CLI, one parity model per family).
+test-fast: $(VENV)/bin/kapps
+	$(PYTEST) --durations=15 -m fast
 
 ## Regenerate the README model table from the registry.
 readme: $(VENV)/bin/kapps

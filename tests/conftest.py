@@ -1,4 +1,11 @@
-"""Shared fixtures: the ../shared folder, real photos, and a keras.applications reference."""
+"""Shared fixtures (the ../shared folder, real photos, isolated caches) and the suite's layout.
+
+Layout: ``-m fast`` selects the edit-test subset (tests marked ``@pytest.mark.fast``,
+plus the quick modules listed in ``FAST_MODULES``). Under ``pytest-xdist`` with
+``--dist loadgroup`` (``make test``) each module runs on one worker, so its
+module-scoped fixtures are built once; the modules in ``SPREAD_MODULES`` (independent,
+heavy tests) are spread over the workers test by test.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,16 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Quick modules that belong to the ``fast`` subset as a whole: validation, registry tables, CLI, helpers.
+FAST_MODULES = frozenset({
+    "test_validation.py", "test_cli.py", "test_files.py", "test_keras_compat.py", "test_weights_io.py",
+    "test_manifest.py", "test_include_top_file.py",
+})
+#: Modules whose tests share no fixtures and are heavy: xdist balances them test by test.
+SPREAD_MODULES = frozenset({
+    "test_parity.py", "test_foundation_parity.py", "test_notebooks.py", "test_registry.py",
+})
 
 
 def shared_dir() -> Path:
@@ -44,3 +61,18 @@ def _isolated_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("KAPPS_CACHE_DIR", str(tmp_path / "kapps_cache"))
     monkeypatch.delenv("KAPPS_WEIGHTS_DIR", raising=False)
     monkeypatch.delenv("KAPPS_WEIGHTS_MIRROR", raising=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the ``fast`` modules, and group each other module onto one xdist worker.
+
+    ``tryfirst``: the groups must be in place before pytest-xdist reads them.
+    """
+    grouping = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        module = item.path.name
+        if module in FAST_MODULES:
+            item.add_marker(pytest.mark.fast)
+        if grouping and module not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))

@@ -83,6 +83,7 @@ def test_lenet5_learns_handwritten_digits():
     assert accuracy >= 0.97, f"held-out accuracy {accuracy:.4f} after {seconds:.1f} s of training"
 
 
+@pytest.mark.fast
 def test_lenet5_paper_size_and_parameter_count():
     """61,706 parameters at 32x32x1 and 10 classes (fully connected C3, Dense output).
 
@@ -96,6 +97,7 @@ def test_lenet5_paper_size_and_parameter_count():
     assert model.get_layer("s4").output.shape[1:] == (5, 5, 16)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("builder", ["functional", "sequential"])
 def test_lenet5_pads_28_pixel_inputs_to_32(builder):
     """28x28 (MNIST) inputs are zero-padded by 2 pixels per side: same network, same parameters."""
@@ -112,6 +114,7 @@ def test_lenet5_pads_28_pixel_inputs_to_32(builder):
     assert kapps.LeNet5(input_shape=(32, 32, 1)).get_layer("c1").input.shape[1:] == (32, 32, 1)
 
 
+@pytest.mark.fast
 def test_lenet5_without_top_and_other_channels():
     assert kapps.LeNet5(include_top=False).output_shape == (None, None, None, 16)
     assert kapps.LeNet5(include_top=False, input_shape=(32, 32, 1)).output_shape == (None, 5, 5, 16)
@@ -238,6 +241,7 @@ def test_googlenet_one_training_step_with_auxiliary_classifiers_lowers_the_loss(
     assert np.all(after < before), (before, after)
 
 
+@pytest.mark.fast
 def test_googlenet_auxiliary_classifier_misuse_is_refused():
     with pytest.raises(ValueError, match="builder='functional'"):
         kapps.GoogLeNet(aux_classifiers=True, builder="sequential")
@@ -261,6 +265,7 @@ def test_googlenet_with_auxiliary_classifiers_loads_its_own_weight_file(tmp_path
 
 # -- shared behaviour ---------------------------------------------------------------------
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", CLASSICS)
 def test_imagenet_weights_are_refused_clearly(name):
     """No ImageNet weights exist: the manifest's error names the model and the argument."""
@@ -280,6 +285,7 @@ def test_registry_metadata(name):
     assert kapps.get_model(get_spec(name).keras_name).name == name  # by Keras-style name, weights=None default
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", CLASSICS)
 def test_sequential_builder_matches_functional(name):
     """Both builders hold the same layers: weights copied by name give the same outputs."""
@@ -293,6 +299,7 @@ def test_sequential_builder_matches_functional(name):
     np.testing.assert_allclose(functional(x), sequential(x), atol=1e-6)
 
 
+@pytest.mark.fast
 def test_local_response_normalization_matches_tensorflow():
     import tensorflow as tf
 

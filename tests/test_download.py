@@ -41,6 +41,7 @@ def cache_files() -> list[str]:
     return sorted(p.name for p in cache.iterdir() if p.is_file()) if cache.exists() else []
 
 
+@pytest.mark.fast
 def test_download_with_hash_check_then_model_loads(served, shared):
     model = kapps.MobileNet(alpha=0.25, include_top=False, weights="imagenet")
     cached = Path(store.kapps_cache_dir()) / ENTRY.file
@@ -55,6 +56,7 @@ def test_download_with_hash_check_then_model_loads(served, shared):
     assert served.requests == [RELATIVE]
 
 
+@pytest.mark.fast
 def test_hash_mismatch_leaves_cache_clean(served):
     path = served.root / RELATIVE
     data = bytearray(path.read_bytes())
@@ -68,6 +70,7 @@ def test_hash_mismatch_leaves_cache_clean(served):
     assert cache_files() == []
 
 
+@pytest.mark.fast
 def test_truncated_transfer_is_an_error_and_leaves_cache_clean(served):
     served.truncate.add(RELATIVE)
     with pytest.raises(kapps.WeightsNotFoundError) as info:
@@ -77,6 +80,7 @@ def test_truncated_transfer_is_an_error_and_leaves_cache_clean(served):
     assert cache_files() == []
 
 
+@pytest.mark.fast
 def test_404_names_url_and_status(served):
     (served.root / RELATIVE).unlink()
     with pytest.raises(kapps.WeightsNotFoundError) as info:

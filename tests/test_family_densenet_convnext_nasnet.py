@@ -35,6 +35,7 @@ def _free() -> None:
     gc.collect()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", sorted(CONSTRUCTORS))
 def test_signature_is_keras_plus_keyword_only_builder(name):
     ours = inspect.signature(getattr(kapps, CONSTRUCTORS[name]))
@@ -58,6 +59,7 @@ def test_functional_weighted_layers_match_keras_in_name_and_order(name):
     _free()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("module,names", [
     ("densenet", ["DenseNet121", "DenseNet169", "DenseNet201"]),
     ("convnext", ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"]),
@@ -84,6 +86,7 @@ def test_densenet_sequential_is_stem_dense_blocks_transitions_and_head():
     _free()
 
 
+@pytest.mark.fast
 def test_densenet_no_top_pooling_has_keras_names():
     assert kapps.DenseNet121(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3)).layers[-1].name == "avg_pool"
     assert kapps.DenseNet121(weights=None, include_top=False, pooling="max", input_shape=(32, 32, 3)).layers[-1].name == "max_pool"
@@ -136,6 +139,7 @@ def test_convnext_imagenet_weights_keep_the_official_layer_names(monkeypatch):
     assert seen["prefix"] == "my_convnext"
 
 
+@pytest.mark.fast
 def test_convnext_rejects_a_non_boolean_include_preprocessing():
     with pytest.raises(ValueError, match=r"`include_preprocessing` must be True or False. Received: include_preprocessing='yes'"):
         kapps.ConvNeXtTiny(weights=None, include_preprocessing="yes")
@@ -162,6 +166,7 @@ def test_convnext_loads_a_legacy_file_with_nested_stem_groups(tmp_path):
     _free()
 
 
+@pytest.mark.fast
 def test_convnext_block_layer_scale_and_stochastic_depth():
     block = ConvNeXtBlock(8, drop_path_rate=0.5, layer_scale_init_value=1e-6, names="b_")
     x = np.random.default_rng(0).normal(size=(64, 4, 4, 8)).astype("float32")
@@ -213,6 +218,7 @@ def test_nasnet_default_input_shapes_without_top():
     assert family._static_input_shape("nasnet_large", None, None, include_top=True) is None
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("weights", [None, "imagenet"])
 def test_nasnet_refuses_unknown_spatial_sizes(weights):
     with pytest.raises(ValueError, match=r"`input_shape` must be static \(no None entries\).*Received: input_shape=\(None, None, 3\)"):

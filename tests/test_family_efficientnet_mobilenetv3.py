@@ -39,6 +39,7 @@ def _fresh_session():
     keras.backend.clear_session()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("keras_name", EFFICIENTNET + EFFICIENTNET_V2 + MOBILENET_V3)
 def test_signature_is_keras_plus_keyword_only_builder(keras_name):
     ours = inspect.signature(getattr(kapps, keras_name)).parameters
@@ -49,6 +50,7 @@ def test_signature_is_keras_plus_keyword_only_builder(keras_name):
     assert ours["builder"].kind is inspect.Parameter.KEYWORD_ONLY and ours["builder"].default == "functional"
 
 
+@pytest.mark.fast
 def test_efficientnet_scaling_rules():
     # B0's table unchanged; B7: width 2.0, depth 3.1.
     assert [efficientnet.round_filters(f, 1.0) for f in (32, 16, 320, 1280)] == [32, 16, 320, 1280]
@@ -64,6 +66,7 @@ def test_efficientnet_scaling_rules():
     assert mbconvs[0].drop is None and mbconvs[0].add is None  # 64 -> 32 channels: no residual
 
 
+@pytest.mark.fast
 def test_efficientnet_v2_scaling_rules():
     # No 10% rule in V2: 16 * 1.2 = 19.2 rounds down to 16 (V1's rule would give 24).
     assert efficientnet_v2.round_filters(16, 1.2) == 16
@@ -79,6 +82,7 @@ def test_efficientnet_v2_scaling_rules():
     assert mbconv[0].depthwise.conv.name == "block4a_dwconv2" and mbconv[0].depthwise.pad is None
 
 
+@pytest.mark.fast
 def test_mobilenet_v3_minimalistic_table():
     full = mobilenet_v3.body({"size": "large", "alpha": 1.0, "minimalistic": False, "include_preprocessing": True},
                              (224, 224, 3))
@@ -134,18 +138,27 @@ def _efficientnet_reference_with_statistics(size: int) -> keras.Model:
     return reference
 
 
-@pytest.mark.parametrize("builder", ["functional", "sequential"])
-def test_efficientnet_loads_a_weight_file_with_normalization_statistics(tmp_path, builder):
+@pytest.fixture(scope="module")
+def efficientnet_file(tmp_path_factory):
+    """keras' EfficientNetB0 (64 px, with statistics) saved in the legacy layout, and its output on a photo."""
     size = 64
+    keras.backend.clear_session()
     reference = _efficientnet_reference_with_statistics(size)
-    path = tmp_path / "efficientnetb0_notop.h5"
+    path = tmp_path_factory.mktemp("efficientnet") / "efficientnetb0_notop.h5"
     write_legacy_h5(reference, path)
     x = photo(size)
-    expected = np.asarray(reference(x, training=False))
+    return path, x, np.asarray(reference(x, training=False))
+
+
+@pytest.mark.parametrize("builder", ["functional", "sequential"])
+def test_efficientnet_loads_a_weight_file_with_normalization_statistics(efficientnet_file, builder):
+    path, x, expected = efficientnet_file
+    size = x.shape[1]
     model = kapps.EfficientNetB0(weights=str(path), include_top=False, input_shape=(size, size, 3), builder=builder)
     assert np.max(np.abs(np.asarray(model(x, training=False)) - expected)) <= 1e-4
 
 
+@pytest.mark.fast
 def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
     """With weights='imagenet' keras adds ``rescaling_1``: the files hold the std as variance."""
     blocks = efficientnet.body({"variant": "b0", "imagenet_weights": True}, (32, 32, 3))
@@ -161,6 +174,7 @@ def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
     assert [layer.name for layer in plain.parts] == ["rescaling", "normalization"]
 
 
+@pytest.mark.fast
 def test_normalization_reads_weights_set_after_building():
     norm = Normalization(channels=3, name="normalization")
     x = np.ones((1, 2, 2, 3), "float32")
@@ -169,6 +183,7 @@ def test_normalization_reads_weights_set_after_building():
     np.testing.assert_allclose(np.asarray(norm(x * 5)), np.full((1, 2, 2, 3), 2.0))
 
 
+@pytest.mark.fast
 def test_efficientnet_v2_preprocessing_by_variant_and_channels():
     def stem(variant, channels, include=True):
         blocks = efficientnet_v2.body({"variant": variant, "include_preprocessing": include}, (32, 32, channels))
@@ -185,11 +200,21 @@ def test_efficientnet_v2_preprocessing_by_variant_and_channels():
     assert stem("b0", 3, include=False).name == "stem"
 
 
+V2_WITHOUT_PREPROCESSING = dict(weights=None, include_top=False, input_shape=(48, 48, 3), include_preprocessing=False,
+                                pooling="avg")
+
+
+@pytest.fixture(scope="module")
+def efficientnet_v2_reference():
+    keras.backend.clear_session()
+    return keras.applications.EfficientNetV2B0(**V2_WITHOUT_PREPROCESSING)
+
+
+@pytest.mark.fast
 @pytest.mark.parametrize("builder", ["functional", "sequential"])
-def test_efficientnet_v2_without_preprocessing_matches_keras(builder):
-    kwargs = dict(weights=None, include_top=False, input_shape=(48, 48, 3), include_preprocessing=False, pooling="avg")
-    reference = keras.applications.EfficientNetV2B0(**kwargs)
-    model = kapps.EfficientNetV2B0(builder=builder, **kwargs)
+def test_efficientnet_v2_without_preprocessing_matches_keras(efficientnet_v2_reference, builder):
+    reference = efficientnet_v2_reference
+    model = kapps.EfficientNetV2B0(builder=builder, **V2_WITHOUT_PREPROCESSING)
     from kapps.weights.h5io import copy_weights_by_name
 
     copy_weights_by_name(reference, model)
@@ -197,6 +222,7 @@ def test_efficientnet_v2_without_preprocessing_matches_keras(builder):
     assert np.max(np.abs(np.asarray(model(x)) - np.asarray(reference(x)))) <= 1e-4
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "model, alpha, minimalistic, include_top, file",
     [
@@ -213,6 +239,7 @@ def test_mobilenet_v3_weight_variants(model, alpha, minimalistic, include_top, f
     assert imagenet_file(spec, options, (224, 224, 3), include_top).file == file
 
 
+@pytest.mark.fast
 def test_mobilenet_v3_other_sizes_use_the_224_file_with_a_warning():
     spec = get_spec("mobilenet_v3_small")
     with pytest.warns(UserWarning, match="224"):
@@ -220,6 +247,7 @@ def test_mobilenet_v3_other_sizes_use_the_224_file_with_a_warning():
     assert variant == {"alpha": 1.0, "minimalistic": False}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -236,6 +264,7 @@ def test_mobilenet_v3_argument_errors_name_the_argument(kwargs, message):
         kapps.MobileNetV3Small(**kwargs)
 
 
+@pytest.mark.fast
 def test_efficientnet_v2_include_preprocessing_must_be_boolean():
     with pytest.raises(ValueError, match="`include_preprocessing` must be True or False"):
         kapps.EfficientNetV2B0(weights=None, include_preprocessing="yes")
@@ -249,6 +278,7 @@ def test_mobilenet_v3_top_at_other_sizes_and_without_dropout():
     assert "dropout" not in {layer.name for layer in kapps.MobileNetV3Small(weights=None, dropout_rate=0.0).layers}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("module", ["efficientnet", "efficientnet_v2", "mobilenet_v3"])
 def test_preprocess_input_is_the_identity(module):
     family = getattr(kapps, module)
@@ -257,6 +287,7 @@ def test_preprocess_input_is_the_identity(module):
     assert family.decode_predictions is kapps.decode_predictions
 
 
+@pytest.mark.fast
 def test_blocks_are_shared_and_general():
     se = SqueezeExcite(8, 2, activation="relu", gate="hard_sigmoid", names="se_")
     x = np.random.default_rng(1).normal(size=(2, 3, 3, 8)).astype("float32")

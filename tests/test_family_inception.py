@@ -85,6 +85,7 @@ def test_no_top_shapes_and_pooling(name, channels):
         kapps.get_model(name, weights=None, include_top=False, input_shape=(74, 74, 3))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", MODELS)
 def test_metadata(name):
     info = kapps.model_info(name)
@@ -95,6 +96,7 @@ def test_metadata(name):
     np.testing.assert_allclose(module.preprocess_input(np.array([[[0.0, 127.5, 255.0]]])), [[[-1.0, 0.0, 1.0]]])
 
 
+@pytest.mark.fast
 def test_imagenet_top_needs_the_default_size():
     with pytest.raises(ValueError, match=r"\(299, 299, 3\)"):
         kapps.InceptionV3(input_shape=(224, 224, 3))
@@ -102,12 +104,14 @@ def test_imagenet_top_needs_the_default_size():
 
 # -- blocks -------------------------------------------------------------------------------
 
+@pytest.mark.fast
 def test_auto_names_follow_keras_counters():
     names = AutoNames()
     assert [names("conv2d"), names("conv2d"), names("activation"), names("conv2d")] == [
         "conv2d", "conv2d_1", "activation", "conv2d_2"]
 
 
+@pytest.mark.fast
 def test_inception_conv_is_conv_bn_without_scale_relu():
     unit = inception_conv(Conv(8, (1, 7)), AutoNames())
     assert not unit.conv.use_bias and not unit.bn.scale and unit.bn.center
@@ -115,6 +119,7 @@ def test_inception_conv_is_conv_bn_without_scale_relu():
     assert (named.conv.name, named.bn.name, named.act.name) == ("conv_7b", "conv_7b_bn", "conv_7b_ac")
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("flat", [True, False])
 def test_inception_module_from_table_with_a_fork(flat):
     """Branches concatenate in table order; a Fork concatenates its own sub-branches."""
@@ -141,11 +146,13 @@ def test_inception_module_from_table_with_a_fork(flat):
     np.testing.assert_allclose(out[..., :4], first.run(x), atol=1e-6)
 
 
+@pytest.mark.fast
 def test_output_channels_of_a_reduction_keeps_pooled_channels():
     reduction = ((Conv(384, 3, 2, "valid"),), (Pool("max", 3, 2, "valid"),))
     assert output_channels(reduction, 320) == 384 + 320
 
 
+@pytest.mark.fast
 def test_inception_module_needs_two_branches():
     with pytest.raises(ValueError, match="at least two branches"):
         InceptionModule([ConvBNAct(4, 1)])
@@ -153,6 +160,7 @@ def test_inception_module_needs_two_branches():
         Pool("mean")
 
 
+@pytest.mark.fast
 def test_scaled_residual_adds_the_scaled_body():
     body = keras.layers.Dense(3, use_bias=False, kernel_initializer="ones")
     block = ScaledResidual(body, 0.1, activation=None, scale_name="scale", name="res")

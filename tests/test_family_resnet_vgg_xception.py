@@ -53,6 +53,7 @@ def _fresh_session():
 
 
 # -- registry, modules, signatures ------------------------------------------------------
+@pytest.mark.fast
 def test_each_model_is_registered_once_under_its_keras_name():
     registered = {name: get_spec(name).keras_name for name in kapps.list_models()}
     for name, (_, keras_name) in MODELS.items():
@@ -61,6 +62,7 @@ def test_each_model_is_registered_once_under_its_keras_name():
     assert kapps.__all__.count("ResNet50") == 1
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", MODELS)
 def test_constructor_is_reachable_like_keras_applications(name):
     module, function = MODELS[name]
@@ -68,12 +70,14 @@ def test_constructor_is_reachable_like_keras_applications(name):
     assert kapps.registry.model_function(name) is getattr(kapps, function)
 
 
+@pytest.mark.fast
 def test_resnet50_module_mirrors_keras_resnet50():
     assert kapps.resnet50.ResNet50 is kapps.resnet.ResNet50
     assert kapps.resnet50.preprocess_input is kapps.resnet.preprocess_input
     assert set(kapps.resnet50.__all__) == {"ResNet50", "preprocess_input", "decode_predictions"}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", MODELS)
 def test_signature_is_keras_plus_keyword_only_builder(name):
     _, function = MODELS[name]
@@ -84,6 +88,7 @@ def test_signature_is_keras_plus_keyword_only_builder(name):
     assert ours["builder"].kind is inspect.Parameter.KEYWORD_ONLY and ours["builder"].default == "functional"
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("module", FAMILY_MODULES)
 def test_preprocess_input_equals_keras_on_a_real_photo(module):
     image = photo(224)
@@ -94,6 +99,7 @@ def test_preprocess_input_equals_keras_on_a_real_photo(module):
     assert not np.allclose(ours, image)  # every one of these families preprocesses
 
 
+@pytest.mark.fast
 def test_decode_predictions_is_the_imagenet_one():
     preds = np.zeros((1, 1000), "float32")
     preds[0, 281] = 1.0
@@ -102,6 +108,7 @@ def test_decode_predictions_is_the_imagenet_one():
 
 
 # -- architecture tables --------------------------------------------------------------
+@pytest.mark.fast
 def test_tables_are_the_published_configurations():
     assert kapps.resnet.DEPTHS == {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}
     assert [sum(convs for _, convs in kapps.vgg16.CONFIGS[n]) for n in ("vgg16", "vgg19")] == [13, 16]
@@ -175,23 +182,27 @@ def test_a_keras_weight_file_loads_by_name_into_both_builders(name, tmp_path):
 
 
 # -- validation ----------------------------------------------------------------------------
+@pytest.mark.fast
 def test_xception_refuses_inputs_below_71_pixels():
     with pytest.raises(ValueError, match=r"input_shape.*71x71"):
         kapps.Xception(weights=None, include_top=False, input_shape=(64, 64, 3))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("function", ["ResNet50", "ResNet50V2", "VGG16", "Xception"])
 def test_imagenet_top_needs_the_default_size(function):
     with pytest.raises(ValueError, match="input_shape"):
         getattr(kapps, function)(weights="imagenet", include_top=True, input_shape=(160, 160, 3))
 
 
+@pytest.mark.fast
 def test_resnet_accepts_any_size_without_top():
     model = kapps.ResNet50(weights=None, include_top=False, input_shape=(97, 131, 3), builder="sequential")
     assert model.output_shape == (None, 4, 5, 2048)
 
 
 # -- blocks ----------------------------------------------------------------------------------
+@pytest.mark.fast
 def test_bottleneck_identity_and_projection_shortcuts():
     identity = blocks.Bottleneck(8, conv_shortcut=False, names="id_")
     assert identity.shortcut is None
@@ -201,12 +212,14 @@ def test_bottleneck_identity_and_projection_shortcuts():
     assert tuple(projection(np.ones((1, 6, 6, 16), "float32")).shape) == (1, 3, 3, 32)
 
 
+@pytest.mark.fast
 def test_preact_bottleneck_subsamples_its_identity_with_a_pool():
     block = blocks.PreActBottleneck(8, strides=2, names="b_", pool_name="b_pool")
     assert isinstance(block.shortcut, keras.layers.MaxPooling2D) and block.shortcut.name == "b_pool"
     assert tuple(block(np.ones((1, 7, 7, 32), "float32")).shape) == (1, 4, 4, 32)
 
 
+@pytest.mark.fast
 def test_separable_stack_identity_and_downsampling():
     identity = blocks.SeparableStack((16, 16, 16), names="mid_")
     assert identity.shortcut is None
@@ -216,6 +229,7 @@ def test_separable_stack_identity_and_downsampling():
     assert tuple(down(np.ones((1, 9, 9, 4), "float32")).shape) == (1, 5, 5, 24)
 
 
+@pytest.mark.fast
 def test_separable_unit_pads_like_same_before_a_strided_valid_conv():
     x = np.random.default_rng(0).normal(size=(1, 9, 9, 3)).astype("float32")
     padded = blocks.SeparableConvBN(4, 3, 2, padding="pad_then_valid", names="p_")
@@ -227,6 +241,7 @@ def test_separable_unit_pads_like_same_before_a_strided_valid_conv():
     np.testing.assert_allclose(np.asarray(padded(x)), np.asarray(same(x)), atol=1e-6)
 
 
+@pytest.mark.fast
 def test_flatten_dense_classifier_with_dropout():
     head = blocks.FlattenDenseClassifier(3, hidden_units=(8,), dropout=0.5, activation=None)
     assert [d.name for d in head.dropouts] == ["fc1_dropout"]

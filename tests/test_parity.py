@@ -4,6 +4,10 @@ Weights: the reference is built with random weights and random BatchNorm statist
 kapps gets them copied by layer name. Input: a real photo (scikit-image's cat),
 preprocessed the family's way. Logits are compared (classifier_activation=None), so
 the check is not hidden by a softmax.
+
+Every model is compared at the smallest input its architecture accepts (``min_size``),
+without the top and with max pooling. The smallest model of each family is also compared
+at its default size, with the ImageNet top and without it (average pooling).
 """
 
 from __future__ import annotations
@@ -20,12 +24,25 @@ TOLERANCE = 1e-4
 KERAS_MODELS = [n for n in kapps.list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
 
 
-def alternative_size(name: str) -> int:
-    spec = get_spec(name)
-    return max(spec.min_size, spec.default_size - 64)
+def smallest_of_each_family(names: list[str]) -> list[str]:
+    """The model with the fewest parameters in each family, in registry order.
+
+    >>> smallest_of_each_family(["resnet101", "resnet50", "vgg16"])
+    ['resnet50', 'vgg16']
+    """
+    smallest: dict[str, str] = {}
+    for name in names:
+        family = get_spec(name).family
+        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
+            smallest[family] = name
+    return [name for name in names if name in smallest.values()]
 
 
-@pytest.mark.parametrize("name", KERAS_MODELS)
+FAMILY_SMALLEST = smallest_of_each_family(KERAS_MODELS)
+FAST_AT_SMALLEST = [pytest.param(n, marks=pytest.mark.fast) if n in FAMILY_SMALLEST else n for n in KERAS_MODELS]
+
+
+@pytest.mark.parametrize("name", FAMILY_SMALLEST)
 def test_parity_default_size(name):
     spec = get_spec(name)
     images = photo(spec.default_size)
@@ -37,13 +54,14 @@ def test_parity_default_size(name):
     assert max(pooled.values()) <= TOLERANCE, pooled
 
 
-@pytest.mark.parametrize("name", KERAS_MODELS)
-def test_parity_other_size(name):
-    size = alternative_size(name)
+@pytest.mark.parametrize("name", FAST_AT_SMALLEST)
+def test_parity_smallest_size(name):
+    size = get_spec(name).min_size
     diffs = compare(name, photo(size), include_top=False, pooling="max", input_shape=(size, size, 3))
     assert max(diffs.values()) <= TOLERANCE, diffs
 
 
+@pytest.mark.fast
 def test_registry_covers_every_keras_application():
     """All 40 keras.applications model functions are in the registry, under the same names."""
     import inspect

@@ -31,6 +31,7 @@ def test_official_mobilenet_file_found_through_kapps_weights_dir(shared, monkeyp
     assert float(np.abs(expected).max()) > 0.1  # real features, not zeros
 
 
+@pytest.mark.fast
 def test_official_file_with_wrong_hash_is_refused(shared, tmp_path, monkeypatch):
     corrupt = tmp_path / OFFICIAL
     shutil.copy(shared / "weights" / OFFICIAL, corrupt)
