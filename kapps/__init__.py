@@ -177,3 +177,47 @@ class _FamilyAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 if not any(isinstance(finder, _FamilyAliasFinder) for finder in sys.meta_path):
     sys.meta_path.append(_FamilyAliasFinder())
+
+
+# -- kapps' layers are known to Keras as soon as Keras is -------------------------------------
+def _register_layers() -> None:
+    """Import the modules that register kapps' layers, so ``keras.saving.load_model`` finds them."""
+    importlib.import_module("kapps.blocks")
+    import keras
+
+    if keras.backend.backend() == "tensorflow":  # fine_tune (TensorFlow only) adds ImagePreprocessing
+        importlib.import_module("kapps.finetune.layers")
+
+
+class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Runs :func:`_register_layers` right after the first ``import keras``, then steps aside.
+
+    ``import kapps`` stays free of Keras (``kapps --help`` answers in a second), yet
+    ``import kapps; keras.saving.load_model("m.keras")`` finds every kapps layer, in that
+    order or the other.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None:
+            return None
+        self._keras_loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return self._keras_loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__.loader = self._keras_loader
+        self._keras_loader.exec_module(module)
+        _register_layers()
+
+
+if "keras" in sys.modules:
+    _register_layers()
+elif not any(isinstance(finder, _RegisterOnKerasImport) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterOnKerasImport())

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 folder, with_kapps = Path(sys.argv[1]), sys.argv[2] == "1"
 if with_kapps:
-    import kapps.blocks  # noqa: F401  (registers kapps' layers; a bare `import kapps` is lazy)
+    import kapps  # noqa: F401  (kapps' layers are registered once Keras is imported)
 import keras
 errors = {}
 for path in sorted(p for p in folder.iterdir() if p.suffix in (".keras", ".h5")):
