@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kapps.errors import (
+    BackendError,
     DownloadError,
     KappsError,
     WeightsIntegrityError,
@@ -129,7 +130,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "KappsError", "WeightsNotFoundError", "WeightsIntegrityError", "WeightsMismatchError",
-    "DownloadError", *_LAZY, *_FAMILIES,
+    "DownloadError", "BackendError", *_LAZY, *_FAMILIES,
 ]
 
 
@@ -182,11 +183,7 @@ if not any(isinstance(finder, _FamilyAliasFinder) for finder in sys.meta_path):
 # -- kapps' layers are known to Keras as soon as Keras is -------------------------------------
 def _register_layers() -> None:
     """Import the modules that register kapps' layers, so ``keras.saving.load_model`` finds them."""
-    importlib.import_module("kapps.blocks")
-    import keras
-
-    if keras.backend.backend() == "tensorflow":  # fine_tune (TensorFlow only) adds ImagePreprocessing
-        importlib.import_module("kapps.finetune.layers")
+    importlib.import_module("kapps.blocks")  # every layer kapps puts into a model lives there
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -21,3 +21,7 @@ class DownloadError(KappsError, OSError):
 
 class WeightsMismatchError(KappsError, ValueError):
     """A weight file does not fit the model (missing layers, wrong shapes)."""
+
+
+class BackendError(KappsError, RuntimeError):
+    """A TensorFlow-only feature (fine_tune, export) was asked for on another Keras backend."""

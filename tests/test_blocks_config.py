@@ -55,6 +55,7 @@ EXAMPLES = {
     "NASNetReductionCell": (lambda: B.NASNetReductionCell(4, "stem_1", keep_previous=True), [(7, 7, 8), (7, 7, 6)]),
     "LocalResponseNormalization": (lambda: B.LocalResponseNormalization(3, 1.0, 0.5, 0.75, name="lrn"), (4, 4, 6)),
     "Normalization": (lambda: B.Normalization(channels=3, name="normalization"), (4, 4, 3)),
+    "ImagePreprocessing": (lambda: B.ImagePreprocessing("caffe", name="preprocessing"), (4, 4, 3)),
     "Chain": (lambda: B.Chain([keras.layers.ZeroPadding2D(1, name="pad"), B.ConvBNAct(4, 3, names="a_")],
                               name="chain"), (5, 5, 3)),
     "Residual": (lambda: B.Residual(B.ConvBNAct(4, 3, activation=None, names="body_"),

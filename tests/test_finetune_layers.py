@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import kapps
 from kapps.finetune import ImagePreprocessing
-from kapps.finetune.layers import is_serializable_function
+from kapps.blocks.preprocessing import is_serializable_function
 from kapps.imagenet import preprocess_input
 from test_finetune_support import make_image_folder, run_python, script, tiny_base
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import keras
 import tensorflow as tf
 
-from kapps.finetune.layers import ImagePreprocessing
+from kapps.blocks.preprocessing import ImagePreprocessing
 from kapps.imagenet import MODES
 from kapps.registry import get_spec, model_function
 

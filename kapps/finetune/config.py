@@ -21,25 +21,15 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from kapps.errors import KappsError
 from kapps.finetune import data as data_lib
+from kapps.utils.backend import require_tensorflow_backend as require_backend
 
-__all__ = ["FineTuneConfig", "BackendError", "require_tensorflow_backend", "check_positive"]
-
-
-class BackendError(KappsError, RuntimeError):
-    """fine_tune runs on the TensorFlow backend of Keras only (tf.distribute, tf.data)."""
+__all__ = ["FineTuneConfig", "require_tensorflow_backend", "check_positive"]
 
 
 def require_tensorflow_backend() -> None:
     """Refuse at once to train on another Keras backend, saying how to switch."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise BackendError(
-            f"fine_tune needs the TensorFlow backend of Keras (it trains with tf.distribute and tf.data); the "
-            f"active backend is {backend!r}. Set KERAS_BACKEND=tensorflow in the environment before Python "
-            "starts (or \"backend\": \"tensorflow\" in ~/.keras/keras.json)."
-        )
+    require_backend("fine_tune", "it trains with tf.distribute and tf.data")
 
 
 def check_positive(name: str, value: Any, integer: bool = False, allow_zero: bool = False) -> None:

@@ -30,7 +30,7 @@ from kapps.finetune.classifier import Family, build_base, build_classifier
 from kapps.finetune.config import FineTuneConfig
 from kapps.finetune.evaluate import EvaluationReport, predict
 from kapps.finetune.freezing import cut_index, set_trainable, weighted_layers
-from kapps.finetune.layers import ImagePreprocessing
+from kapps.blocks.preprocessing import ImagePreprocessing
 from kapps.finetune.loop import RunState, Training, run_phases
 from kapps.finetune.result import FineTuneResult
 from kapps.finetune.strategy import Hardware

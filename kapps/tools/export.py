@@ -37,6 +37,7 @@ from kapps import images as image_io
 from kapps.tools import EXPORT_FORMATS
 from kapps.registry import get_model, get_spec
 from kapps.tools.optimize import optimize_for_inference
+from kapps.utils.backend import require_tensorflow_backend
 from kapps.utils.files import write_bytes_atomic
 
 FORMATS = EXPORT_FORMATS
@@ -88,7 +89,7 @@ def export(
     >>> path = kapps.export("mobilenet_v2", "tflite", "/tmp/m.tflite", weights=None,
     ...                     include_top=False, pooling="avg", input_size=96)  # doctest: +SKIP
     """
-    require_tensorflow_backend()
+    require_tensorflow_backend("kapps.export", "SavedModel and TFLite are TensorFlow formats")
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(map(repr, FORMATS))}. Received: format={format!r}")
     if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
@@ -125,16 +126,6 @@ def export(
             flatbuffer = _convert(saved, calibration, int8_io)
             write_bytes_atomic(out, flatbuffer)
     return out
-
-
-def require_tensorflow_backend() -> None:
-    """Stop at once unless Keras runs on TensorFlow: SavedModel and TFLite are TensorFlow formats."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise RuntimeError(
-            f"kapps.export needs the TensorFlow backend (SavedModel and TFLite are TensorFlow formats). "
-            f"Received: KERAS_BACKEND={backend!r}; run with KERAS_BACKEND=tensorflow."
-        )
 
 
 # -- what to export ---------------------------------------------------------------------
