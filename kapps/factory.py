@@ -15,6 +15,7 @@ import keras
 
 from kapps import validation
 from kapps.blocks.heads import PoolingHead
+from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
 from kapps.registry import ModelSpec
 from kapps.weights import h5io, manifest, store
@@ -45,15 +46,39 @@ def build_model(
         classes=classes, classifier_activation=classifier_activation, builder=builder,
     )
     spec.check_options(options, weights)
-    default_size = spec.default_size_for(input_shape if input_shape is not None else _tensor_shape(input_tensor)) \
+    data_format = keras.config.image_data_format()
+    validation.check_data_format(spec.family)
+    given = input_shape if input_shape is not None else _tensor_shape(input_tensor)
+    default_size = spec.default_size_for(_channels_last(given, data_format)) \
         if spec.default_size_for else spec.default_size
-    shape = validation.resolve_input_shape(
+    input_layout = validation.resolve_input_shape(
         input_shape, input_tensor, default_size=default_size, min_size=spec.min_size,
         include_top=include_top, weights=weights, channels=spec.input_channels,
-        fixed_size_top=spec.fixed_size_top,
+        fixed_size_top=spec.fixed_size_top, data_format=data_format,
     )
+    shape = validation.to_channels_last(input_layout, data_format)  # what specs see: (rows, cols, channels)
     entry = imagenet_file(spec, options, shape, include_top) if weights == "imagenet" else None
 
+    user_layers = _input_graph_names(input_tensor)
+    with reserved_names(user_layers):  # reproduced auto-names skip the user's (as Keras' counter does)
+        blocks = _blocks(spec, options, shape, include_top, classes, classifier_activation, pooling)
+    model_name = name if name is not None else spec.default_model_name(options, shape, weights)
+    if builder == "functional":
+        inputs = input_tensor if input_tensor is not None else keras.Input(shape=input_layout)
+        model = build_functional(blocks, inputs, model_name, input_tensor)
+    else:
+        model = build_sequential(blocks, input_layout, model_name)
+
+    if entry is not None:
+        h5io.load_weights_by_name(model, store.resolve(entry), exclude=user_layers)
+    elif weights is not None:
+        h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
+    return model
+
+
+def _blocks(spec: ModelSpec, options: dict, shape: tuple, include_top: bool, classes: int,
+            classifier_activation: Any, pooling: Any) -> list:
+    """The spec's body, then its top (or its no-top head, or a pooling head)."""
     blocks = list(spec.body(options, shape))
     if include_top:
         blocks.append(spec.top(options, classes, classifier_activation))
@@ -63,22 +88,26 @@ def build_model(
             blocks.append(head)
     elif pooling is not None:
         blocks.append(PoolingHead(pooling))
-    model_name = name if name is not None else spec.default_model_name(options, shape, weights)
-    if builder == "functional":
-        inputs = input_tensor if input_tensor is not None else keras.Input(shape=shape)
-        model = build_functional(blocks, inputs, model_name, input_tensor)
-    else:
-        model = build_sequential(blocks, shape, model_name)
+    return blocks
 
-    if entry is not None:
-        h5io.load_weights_by_name(model, store.resolve(entry))
-    elif weights is not None:
-        h5io.load_weights_by_name(model, os.fspath(weights))
-    return model
+
+def _input_graph_names(input_tensor: Any) -> frozenset[str]:
+    """Names of the layers of the user's graph that ends in ``input_tensor`` (empty without one)."""
+    if input_tensor is None:
+        return frozenset()
+    graph = keras.Model(keras.utils.get_source_inputs(input_tensor), input_tensor)
+    return frozenset(layer.name for layer in graph.layers)
 
 
 def _tensor_shape(input_tensor: Any) -> Any:
     return None if input_tensor is None else tuple(input_tensor.shape[1:])
+
+
+def _channels_last(shape: Any, data_format: str) -> Any:
+    """A user's 3-d shape in (rows, cols, channels) order; anything else as it is (validated later)."""
+    if isinstance(shape, (tuple, list)) and len(shape) == 3:
+        return validation.to_channels_last(tuple(shape), data_format)
+    return shape
 
 
 def nearest_weights_size(rows: Any, cols: Any, sizes: tuple[int, ...], fallback: int = 224) -> int:

@@ -1,0 +1,95 @@
+"""Keras' own tests for keras.applications, run against kapps.
+
+The installed ``applications_test.py`` and ``imagenet_utils_test.py`` (they ship with
+keras) are loaded from their installed paths; their imports of the keras.applications
+family modules are pointed at ``kapps.<family>`` and ``imagenet_utils`` at
+``kapps.imagenet`` before the module runs, so the test bodies, parameters and skips
+are Keras' own, unchanged. Their test classes are exposed here for pytest to collect.
+
+Deselected: ``test_application_base`` (it downloads ImageNet weights and a photo);
+its offline counterpart is ``tests/test_application_base.py``. Also deselected, for a
+documented deviation asserted below: NASNet with an unknown spatial size (Keras' test
+asks for ``input_shape=(None, None, 1)``), which kapps refuses because the cells choose
+their adjustment by comparing their two inputs' sizes; Keras builds it, but a model whose
+choice was made on unknown sizes cannot run.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import types
+from pathlib import Path
+
+import keras
+import pytest
+
+import kapps
+
+KERAS_APPLICATIONS = Path(keras.__file__).resolve().parent / "src" / "applications"
+_KERAS_PACKAGE = "keras.src.applications"
+NETWORK_TESTS = ("test_application_base",)
+#: Deviations kapps keeps (asserted by the tests at the end of this module).
+DEVIATIONS = tuple(f"test_application_notop_variable_input_channels_{app}_channels_last"
+                   for app in ("NASNetMobile", "NASNetLarge"))
+
+
+class _PointAtKapps(ast.NodeTransformer):
+    """``from keras.src.applications import vgg16`` becomes ``from kapps import vgg16``."""
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.ImportFrom:
+        if node.module != _KERAS_PACKAGE:
+            return node
+        for alias in node.names:
+            if alias.name == "imagenet_utils":
+                alias.name, alias.asname = "imagenet", alias.asname or "imagenet_utils"
+            elif not hasattr(kapps, alias.name):
+                raise AssertionError(f"kapps has no family module {alias.name!r} (imported by Keras' tests)")
+        node.module = "kapps"
+        return node
+
+
+def load_keras_test(filename: str) -> types.ModuleType:
+    """Run the installed Keras test file ``filename`` with its family imports pointed at kapps."""
+    path = KERAS_APPLICATIONS / filename
+    tree = ast.fix_missing_locations(_PointAtKapps().visit(ast.parse(path.read_text(encoding="utf-8"))))
+    module = types.ModuleType(f"keras_suite_{path.stem}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module
+    exec(compile(tree, str(path), "exec"), module.__dict__)
+    return module
+
+
+def _deselect(cls: type) -> type:
+    """Remove the network tests and the deviations from Keras' test class."""
+    names = [a for a in vars(cls) if a.startswith(NETWORK_TESTS) or a in DEVIATIONS]
+    assert len([a for a in names if a in DEVIATIONS]) == len(DEVIATIONS), "Keras' test names changed"
+    for attr in names:
+        delattr(cls, attr)
+    return cls
+
+
+_applications = load_keras_test("applications_test.py")
+_imagenet_utils = load_keras_test("imagenet_utils_test.py")
+
+ApplicationsTest = _deselect(_applications.ApplicationsTest)
+TestImageNetUtils = _imagenet_utils.TestImageNetUtils
+
+
+def test_the_suite_runs_on_kapps_models():
+    """The loaded suite's model list is kapps' constructors: all 40 keras.applications models."""
+    apps = [entry[0] for entry in _applications.MODEL_LIST]
+    assert len(apps) == 40
+    assert all(app.__module__.startswith("kapps.models.") for app in apps)
+    assert _imagenet_utils.utils is kapps.imagenet
+
+
+@pytest.mark.parametrize("app", [kapps.NASNetMobile, kapps.NASNetLarge])
+def test_nasnet_unknown_size_is_refused_and_static_sizes_take_any_channels(app):
+    """The deviation: unknown sizes are refused by name; Keras' 1- and 4-channel checks at a static size."""
+    with pytest.raises(ValueError, match=r"`input_shape` must be static .*Received: input_shape=\(None, None, 1\)"):
+        app(weights=None, include_top=False, input_shape=(None, None, 1))
+    last_dim = 1056 if app is kapps.NASNetMobile else 4032
+    for channels in (1, 4):
+        model = app(weights=None, include_top=False, input_shape=(64, 64, channels))
+        assert list(model.outputs[0].shape) == [None, 2, 2, last_dim]
