@@ -9,6 +9,7 @@ from typing import Callable
 import keras
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 def relu6(x):
     """ReLU capped at 6 (MobileNet's activation): ``min(max(x, 0), 6)``.
 

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 __all__ = ["Block", "Names", "apply"]
 
+import inspect
 from typing import Any, Mapping
 
 import keras
 
+#: Keys of a block's config that ``keras.layers.Layer`` itself writes and reads.
+_LAYER_KEYS = ("name", "trainable", "dtype")
 
+
+@keras.saving.register_keras_serializable(package="kapps")
 class Names:
     """Maps a block's layer *roles* to concrete layer names.
 
@@ -51,6 +56,21 @@ class Names:
     def __repr__(self) -> str:
         return f"Names({self.prefix!r}, {self.templates!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Names) and (self.prefix, self.templates) == (other.prefix, other.templates)
+
+    def get_config(self) -> dict:
+        """The naming scheme as plain data: ``{"prefix": ..., "templates": {...}}``.
+
+        >>> Names.from_config(Names("b_", {"bn": "{p}BN"}).get_config())
+        Names('b_', {'bn': '{p}BN'})
+        """
+        return {"prefix": self.prefix, "templates": dict(self.templates)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Names":
+        return cls(config.get("prefix", ""), config.get("templates"))
+
 
 def as_names(names: "Names | str | None", default_prefix: str) -> Names:
     """Accepts a :class:`Names`, a plain prefix string, or None (use ``default_prefix``)."""
@@ -69,6 +89,14 @@ class Block(keras.layers.Layer):
     (for example asymmetric padding before a strided convolution) are created in
     :meth:`create_shape_dependent`, which both paths call once with the input shape.
 
+    A block's config is the arguments it was constructed with (captured before
+    ``__init__`` runs, as Keras does for its own auto-configs), each serialized with
+    ``keras.saving.serialize_keras_object``: numbers and strings as they are, a
+    :class:`Names` as its prefix and templates, nested blocks and layers as their own
+    configs. ``cls.from_config(block.get_config())`` rebuilds the block, names included.
+    A subclass whose constructor stores arguments that cannot be serialized (a function
+    made on the fly, say) overrides ``get_config``.
+
     Example: a block of your own, usable by both builders::
 
         class ConvThenPool(Block):
@@ -81,9 +109,30 @@ class Block(keras.layers.Layer):
                 return self.pool(self.conv.run(x, training=training))
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Block":
+        instance = super().__new__(cls, *args, **kwargs)
+        # Plain attribute, not tracked by Keras: the arguments hold sub-layers.
+        object.__setattr__(instance, "_block_arguments", _constructor_arguments(cls, args, kwargs))
+        return instance
+
     def __init__(self, name: str | None = None, **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self._shape_ready = False
+
+    # -- serialization --------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Layer config (name, trainable, dtype) plus the serialized constructor arguments."""
+        arguments = {k: v for k, v in self._block_arguments.items() if k not in _LAYER_KEYS}
+        return {**super().get_config(), **{k: keras.saving.serialize_keras_object(v) for k, v in arguments.items()}}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Block":
+        """Rebuild a block from :meth:`get_config` (nested blocks and layers deserialized)."""
+        decoded = {
+            key: value if key in _LAYER_KEYS else keras.saving.deserialize_keras_object(value)
+            for key, value in config.items()
+        }
+        return super().from_config(decoded)
 
     # -- hooks for subclasses -------------------------------------------------------
     def create_shape_dependent(self, input_shape: Any) -> None:
@@ -127,6 +176,26 @@ class Block(keras.layers.Layer):
         """
         outputs = self.forward(inputs, training=training)
         return keras.tree.map_structure(lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), outputs)
+
+
+def _constructor_arguments(cls: type, args: tuple, kwargs: dict) -> dict:
+    """The arguments of ``cls(*args, **kwargs)`` by parameter name (``**kwargs`` spread out).
+
+    Arguments that do not fit the signature give ``{}``: ``__init__`` then raises its
+    own, clearer error.
+    """
+    signature = inspect.signature(cls.__init__)
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return {}
+    parameters = list(signature.parameters.values())
+    arguments = dict(bound.arguments)
+    arguments.pop(parameters[0].name)
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(parameter.name, {}))
+    return arguments
 
 
 def _shape_of(inputs: Any) -> Any:

@@ -23,6 +23,7 @@ def batch_norm(
     return keras.layers.BatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, scale=scale, name=name)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class ConvBNAct(Block):
     """Convolution (or depthwise convolution), then BatchNorm, then an activation.
 
@@ -114,6 +115,7 @@ class ConvBNAct(Block):
         return x
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class DepthwiseSeparable(Block):
     """Depthwise conv-BN-act followed by pointwise (1x1) conv-BN-act (MobileNet v1).
 

@@ -22,6 +22,7 @@ from kapps.blocks.base import Block, Names, as_names
 from kapps.blocks.stochastic_depth import drop_path
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class LayerScale(keras.layers.Layer):
     """Multiplies the last axis by a learned vector ``gamma``, initialized to ``init_values``.
 
@@ -53,6 +54,7 @@ class LayerScale(keras.layers.Layer):
         return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class ConvNeXtBlock(Block):
     """One ConvNeXt block on ``projection_dim`` channels (input and output alike).
 

@@ -43,6 +43,7 @@ def _conv(filters: int, kernel_size: int, names: Names, unit: str) -> ConvBNAct:
     )
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class DenseLayer(Block):
     """BN-ReLU-1x1 conv (``bottleneck * growth_rate``), BN-ReLU-3x3 conv (``growth_rate``), concat.
 
@@ -88,6 +89,7 @@ class DenseLayer(Block):
         return self.concat([inputs, x])
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class DenseBlock(Block):
     """``num_layers`` :class:`DenseLayer` in a row; layer ``i`` (from 1) is named ``{prefix}block{i}_``.
 
@@ -130,6 +132,7 @@ class DenseBlock(Block):
         return x
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class Transition(Block):
     """BN-ReLU, 1x1 convolution to ``filters`` channels, 2x2 average pooling with stride 2.
 

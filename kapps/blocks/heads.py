@@ -25,6 +25,7 @@ def global_pool(pooling: str | None, name: str | None = None, keepdims: bool = F
     raise ValueError(f"`pooling` must be one of None, 'avg' or 'max'. Received: pooling={pooling!r}")
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class PoolingHead(Block):
     """The no-top head: optional global average or max pooling (``include_top=False``)."""
 
@@ -38,6 +39,7 @@ class PoolingHead(Block):
         return x if self.pool is None else self.pool(x)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class DenseClassifier(Block):
     """Global pooling, optional dropout, then a Dense classifier (``include_top=True``).
 
@@ -73,6 +75,7 @@ class DenseClassifier(Block):
         return self.dense(x)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class ConvClassifier(Block):
     """Pooling (kept 4-D), dropout, a 1x1 conv as classifier, flatten, activation.
 

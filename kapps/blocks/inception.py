@@ -122,6 +122,7 @@ def inception_conv(conv: Conv, names: AutoNames, *, name: str | None = None) -> 
     )
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class InceptionModule(Block):
     """Parallel branches applied to one input; their outputs concatenated on channels.
 
@@ -216,6 +217,7 @@ class ScaleAdd(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class ScaledResidual(Block):
     """``activation(x + scale * body(x))``, the Inception-ResNet block (Szegedy et al. 2016).
 

@@ -14,6 +14,7 @@ from kapps.blocks.residual import run_layer
 from kapps.blocks.stochastic_depth import drop_path
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class InvertedResidual(Block):
     """1x1 expansion, 3x3 depthwise, 1x1 linear bottleneck, and an identity skip.
 

@@ -56,6 +56,7 @@ def _squeeze_excite(names: Names, filters: int, in_channels: int, se_ratio: floa
     )
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class MBConv(InvertedResidual):
     """Mobile inverted bottleneck with squeeze-excite and stochastic depth (EfficientNet).
 
@@ -103,6 +104,7 @@ class MBConv(InvertedResidual):
         )
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class FusedMBConv(Block):
     """Fused-MBConv (Tan & Le 2021): one ``k x k`` convolution instead of 1x1 + depthwise.
 

@@ -76,6 +76,7 @@ def nasnet_separable_branch(
     return Chain(units, name=f"separable_conv_block_{block_id}")
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class FactorizedReduction(Block):
     """Halves the resolution of ``p`` without losing half its pixels: two offset 1x1/2 paths.
 
@@ -193,6 +194,7 @@ class _Cell(Block):
         raise NotImplementedError
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class NASNetNormalCell(_Cell):
     """The NASNet-A normal cell (Fig. 4 of the paper): keeps the resolution, outputs ``6 * filters`` channels.
 
@@ -229,6 +231,7 @@ class NASNetNormalCell(_Cell):
         return self.concat([p, x1, x2, x3, x4, x5])
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class NASNetReductionCell(_Cell):
     """The NASNet-A reduction cell: halves the resolution, outputs ``4 * filters`` channels.
 

@@ -21,6 +21,7 @@ def run_layer(layer: keras.layers.Layer, x: Any, training: bool | None = None) -
     return layer(x)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class Chain(Block):
     """Blocks or layers applied one after another, as one block.
 
@@ -41,6 +42,7 @@ class Chain(Block):
         return x
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class Residual(Block):
     """``activation(shortcut(x) + body(x))``, the skip connection of He et al. 2016.
 

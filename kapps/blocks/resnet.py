@@ -29,6 +29,7 @@ def _unit_names(names: Names, unit: int | str) -> Names:
     return Names("", {"conv": f"{p}conv", "bn": f"{p}bn", "act": f"{p}relu", "pad": f"{p}pad", "block": f"{p}unit"})
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class BNAct(Block):
     """BatchNorm then an activation, without a convolution (pre-activation, ResNet v2's end).
 
@@ -59,6 +60,7 @@ class BNAct(Block):
         return x if self.act is None else self.act(x)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class Bottleneck(Residual):
     """ResNet v1 bottleneck: 1x1 (strided), 3x3, 1x1 x ``expansion``; add; ReLU.
 
@@ -107,6 +109,7 @@ class Bottleneck(Residual):
                          **kwargs)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class PreActBottleneck(Block):
     """ResNet v2 pre-activation bottleneck: BN-ReLU first, then 1x1, 3x3 (strided), 1x1.
 

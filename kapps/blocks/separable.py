@@ -22,6 +22,7 @@ from kapps.blocks.padding import same_padding_for_stride
 from kapps.blocks.residual import Chain, Residual, run_layer
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class SeparableConvBN(Block):
     """A separable convolution with BatchNorm and an activation before or after it.
 
@@ -136,6 +137,7 @@ def separable_units(
     return units
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class SeparableStack(Residual):
     """Separable units, an optional strided max pooling, and a residual shortcut.
 

@@ -34,6 +34,7 @@ def squeeze_channels(channels: int, ratio: float, divisor: int | None = None) ->
     return make_divisible(channels * ratio, divisor)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class SqueezeExcite(Block):
     """Global average pool, reduce (1x1 conv), activation, expand (1x1 conv), gate, multiply.
 

@@ -11,6 +11,7 @@ import keras
 from kapps.blocks.base import Block, Names, as_names
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class ConvPoolStage(Block):
     """``convs`` same-padded convolutions with a fused activation, then max pooling.
 
@@ -53,6 +54,7 @@ class ConvPoolStage(Block):
         return self.pool(x)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
 class FlattenDenseClassifier(Block):
     """Flatten, hidden Dense layers (each optionally followed by dropout), then the classifier.
 
