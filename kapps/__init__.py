@@ -5,13 +5,35 @@
 >>> seq = kapps.MobileNetV2(weights=None, builder="sequential")  # a Sequential of blocks
 >>> "mobilenet_v2" in kapps.list_models()
 True
+>>> from kapps.mobilenet_v2 import preprocess_input   # keras.applications' module paths
+>>> kapps.mobilenet_v2 is kapps.models.mobilenet_v2
+True
+
+The public names are listed once, explicitly, in three places that a test keeps equal:
+the ``TYPE_CHECKING`` imports (what IDEs and type checkers read), ``_LAZY`` (what runs)
+and ``__all__``. ``import kapps`` imports neither Keras nor TensorFlow: a name is imported
+on first use (PEP 562 ``__getattr__``), and the first use of any of them imports
+:mod:`kapps.models` first, so that the registry holds every family.
+
+Family modules (``kapps.mobilenet_v2``, ...) live in :mod:`kapps.models`; ``_FAMILIES``
+maps keras.applications' module names onto them. ``kapps.<family>`` resolves through
+``__getattr__``; ``import kapps.<family>`` through ``_FamilyAliasFinder``, a finder that
+answers only for the names in ``_FAMILIES`` and hands back the module itself. This keeps one
+module object per family (``kapps.resnet is kapps.models.resnet``, so its tables such as
+``kapps.resnet.DEPTHS`` stay reachable) without 19 copy modules at the top level and
+without writing ``sys.modules`` when kapps is imported (the import system records the
+alias only when someone imports it).
 """
 
 from __future__ import annotations
 
-import sys as _sys
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from kapps import blocks, images, weights
 from kapps.errors import (
     DownloadError,
     KappsError,
@@ -19,32 +41,139 @@ from kapps.errors import (
     WeightsMismatchError,
     WeightsNotFoundError,
 )
-from kapps.imagenet import decode_predictions, preprocess_input
-from kapps.models import load_all as _load_all
-from kapps.registry import get_model, list_models, model_info
 
 __version__ = "0.1.0"
 
-_FAMILIES = _load_all()
-_PUBLIC_MODELS: list[str] = []
-for _module_name, _module in _FAMILIES.items():
-    # kapps.mobilenet_v2 is the family module, as keras.applications.mobilenet_v2 is.
-    globals()[_module_name] = _module
-    _sys.modules[f"{__name__}.{_module_name}"] = _module
-    for _export in getattr(_module, "__all__", ()):
-        if _export[:1].isupper():
-            globals()[_export] = getattr(_module, _export)
-            _PUBLIC_MODELS.append(_export)
+if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type checkers
+    from kapps import blocks, images, weights
+    from kapps.finetune import evaluate, fine_tune
+    from kapps.imagenet import decode_predictions, preprocess_input
+    from kapps.models import (
+        alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v2, inception_v3,
+        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, resnet, resnet50, resnet_v2, vgg16, vgg19, xception,
+    )
+    from kapps.models.alexnet import AlexNet
+    from kapps.models.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
+    from kapps.models.densenet import DenseNet121, DenseNet169, DenseNet201
+    from kapps.models.efficientnet import (
+        EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4, EfficientNetB5,
+        EfficientNetB6, EfficientNetB7,
+    )
+    from kapps.models.efficientnet_v2 import (
+        EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2, EfficientNetV2B3, EfficientNetV2L, EfficientNetV2M,
+        EfficientNetV2S,
+    )
+    from kapps.models.googlenet import GoogLeNet
+    from kapps.models.inception_resnet_v2 import InceptionResNetV2
+    from kapps.models.inception_v3 import InceptionV3
+    from kapps.models.lenet import LeNet5
+    from kapps.models.mobilenet import MobileNet
+    from kapps.models.mobilenet_v2 import MobileNetV2
+    from kapps.models.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+    from kapps.models.nasnet import NASNetLarge, NASNetMobile
+    from kapps.models.resnet import ResNet50, ResNet101, ResNet152
+    from kapps.models.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+    from kapps.models.vgg16 import VGG16
+    from kapps.models.vgg19 import VGG19
+    from kapps.models.xception import Xception
+    from kapps.registry import get_model, list_models, model_info
+    from kapps.tools.export import export
+    from kapps.tools.optimize import optimize_for_inference
+
+#: keras.applications' module names -> the kapps family modules.
+_FAMILIES: dict[str, str] = {
+    name: f"kapps.models.{name}"
+    for name in (
+        "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v2",
+        "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "resnet", "resnet50",
+        "resnet_v2", "vgg16", "vgg19", "xception",
+    )
+}
+
+#: Public constructors -> the family module defining them (one per registered model).
+_CONSTRUCTORS: dict[str, str] = {
+    "AlexNet": "alexnet",
+    "ConvNeXtTiny": "convnext", "ConvNeXtSmall": "convnext", "ConvNeXtBase": "convnext",
+    "ConvNeXtLarge": "convnext", "ConvNeXtXLarge": "convnext",
+    "DenseNet121": "densenet", "DenseNet169": "densenet", "DenseNet201": "densenet",
+    "EfficientNetB0": "efficientnet", "EfficientNetB1": "efficientnet", "EfficientNetB2": "efficientnet",
+    "EfficientNetB3": "efficientnet", "EfficientNetB4": "efficientnet", "EfficientNetB5": "efficientnet",
+    "EfficientNetB6": "efficientnet", "EfficientNetB7": "efficientnet",
+    "EfficientNetV2B0": "efficientnet_v2", "EfficientNetV2B1": "efficientnet_v2", "EfficientNetV2B2": "efficientnet_v2",
+    "EfficientNetV2B3": "efficientnet_v2", "EfficientNetV2S": "efficientnet_v2", "EfficientNetV2M": "efficientnet_v2",
+    "EfficientNetV2L": "efficientnet_v2",
+    "GoogLeNet": "googlenet",
+    "InceptionResNetV2": "inception_resnet_v2",
+    "InceptionV3": "inception_v3",
+    "LeNet5": "lenet",
+    "MobileNet": "mobilenet",
+    "MobileNetV2": "mobilenet_v2",
+    "MobileNetV3Small": "mobilenet_v3", "MobileNetV3Large": "mobilenet_v3",
+    "NASNetMobile": "nasnet", "NASNetLarge": "nasnet",
+    "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
+    "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2",
+    "VGG16": "vgg16",
+    "VGG19": "vgg19",
+    "Xception": "xception",
+}
+
+#: Every lazily imported public name -> the module that defines it.
+_LAZY: dict[str, str] = {
+    "blocks": "kapps.blocks", "images": "kapps.images", "weights": "kapps.weights",
+    "list_models": "kapps.registry", "get_model": "kapps.registry", "model_info": "kapps.registry",
+    "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",
+    "fine_tune": "kapps.finetune", "evaluate": "kapps.finetune",
+    "optimize_for_inference": "kapps.tools.optimize", "export": "kapps.tools.export",
+    **{name: _FAMILIES[family] for name, family in _CONSTRUCTORS.items()},
+}
 
 __all__ = [
-    "blocks", "images", "weights", "list_models", "get_model", "model_info", "decode_predictions",
-    "preprocess_input", "KappsError", "WeightsNotFoundError", "WeightsIntegrityError",
-    "WeightsMismatchError", "DownloadError", *sorted(_FAMILIES), *sorted(set(_PUBLIC_MODELS)),
+    "KappsError", "WeightsNotFoundError", "WeightsIntegrityError", "WeightsMismatchError",
+    "DownloadError", *_LAZY, *_FAMILIES,
 ]
 
-from kapps.finetune import fine_tune, evaluate  # noqa: E402
-__all__ += ["fine_tune", "evaluate"]
 
-from kapps.tools.optimize import optimize_for_inference  # noqa: E402
-from kapps.tools.export import export  # noqa: E402
-__all__ += ["optimize_for_inference", "export"]
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562); the family registry comes first."""
+    if name in _FAMILIES:
+        return importlib.import_module(_FAMILIES[name])
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module("kapps.models")  # registers every family before the registry is used
+    module = importlib.import_module(_LAZY[name])
+    value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _FamilyAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import kapps.mobilenet_v2`` -> the module :mod:`kapps.models.mobilenet_v2` itself.
+
+    Consulted last (after the regular finders) and only for the names in ``_FAMILIES``.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        package, _, family = fullname.partition(".")
+        if package != __name__ or family not in _FAMILIES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def __init__(self) -> None:
+        self._specs: dict[str, Any] = {}
+
+    def create_module(self, spec: Any) -> ModuleType:
+        module = importlib.import_module(_FAMILIES[spec.name.partition(".")[2]])
+        self._specs[module.__name__] = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The import system has just stamped the alias spec on the module: give it back its own.
+        module.__spec__ = self._specs[module.__name__]
+
+
+if not any(isinstance(finder, _FamilyAliasFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_FamilyAliasFinder())

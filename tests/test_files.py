@@ -14,6 +14,9 @@ def test_write_text_creates_folders_and_leaves_no_temp(tmp_path):
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
     assert os.listdir(target.parent) == ["out.txt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
 
 
 def test_error_inside_block_keeps_old_file(tmp_path):

@@ -8,7 +8,7 @@ import json
 import keras
 import numpy as np
 
-from kapps import cli_finetune
+from kapps.cli import fine_tune as cli_finetune
 from test_finetune_evaluate import assert_valid_png
 from test_finetune_support import make_image_folder, tiny_base
 

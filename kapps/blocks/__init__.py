@@ -3,7 +3,8 @@
 Each block is a Keras layer made of named sub-layers. Use it as a layer (for example
 inside ``keras.Sequential``) or spread it flat into a Functional graph with
 ``block.apply_flat(tensor)``; see :class:`Block`. Every public name of every module in
-this package (its ``__all__``) is exported here.
+this package (its ``__all__``) is imported here explicitly; ``tests/test_imports.py``
+keeps this list complete.
 
 >>> import keras, numpy as np
 >>> from kapps import blocks
@@ -19,14 +20,43 @@ this package (its ``__all__``) is exported here.
 
 from __future__ import annotations
 
-import importlib as _importlib
-import pkgutil as _pkgutil
+from kapps.blocks.activations import make_activation, relu6
+from kapps.blocks.base import Block, Names, apply
+from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
+from kapps.blocks.convnext import ConvNeXtBlock, LayerScale
+from kapps.blocks.dense import DenseLayer, DenseBlock, Transition, DENSENET_BN_EPSILON
+from kapps.blocks.heads import (
+    ConvClassifier, DenseClassifier, PoolingHead, global_pool, POOLING_CHOICES,
+)
+from kapps.blocks.inception import (
+    Conv, Pool, Fork, InceptionModule, ScaleAdd, ScaledResidual, inception_conv, output_channels, pool_layer,
+)
+from kapps.blocks.inverted_residual import InvertedResidual
+from kapps.blocks.mbconv import FusedMBConv, MBConv, MBCONV_NAMES, FUSED_MBCONV_NAMES
+from kapps.blocks.naming import AutoNames
+from kapps.blocks.nasnet import (
+    NASNetNormalCell, NASNetReductionCell, FactorizedReduction, nasnet_separable_branch,
+)
+from kapps.blocks.normalization import LocalResponseNormalization
+from kapps.blocks.padding import same_padding_for_stride
+from kapps.blocks.preprocessing import Normalization
+from kapps.blocks.residual import Chain, Residual, run_layer
+from kapps.blocks.resnet import Bottleneck, PreActBottleneck, BNAct, RESNET_BN_EPSILON
+from kapps.blocks.separable import SeparableConvBN, SeparableStack, separable_units
+from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
+from kapps.blocks.stochastic_depth import drop_path
+from kapps.blocks.vgg import ConvPoolStage, FlattenDenseClassifier
+from kapps.blocks.widths import make_divisible
 
-__all__: list[str] = []
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name.startswith("_"):
-        continue
-    _module = _importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in getattr(_module, "__all__", ()):
-        globals()[_name] = getattr(_module, _name)
-        __all__.append(_name)
+__all__ = [
+    "make_activation", "relu6", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable", "batch_norm",
+    "ConvNeXtBlock", "LayerScale", "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
+    "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
+    "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
+    "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
+    "AutoNames", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
+    "LocalResponseNormalization", "same_padding_for_stride", "Normalization", "Chain", "Residual",
+    "run_layer", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "SeparableConvBN",
+    "SeparableStack", "separable_units", "SqueezeExcite", "squeeze_channels", "drop_path", "ConvPoolStage",
+    "FlattenDenseClassifier", "make_divisible",
+]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from kapps.cli.common import EXIT_FAILURE, EXIT_OK
+
+__all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``kapps bench`` on the ``kapps`` command line."""
     p = subparsers.add_parser(
         "bench", help="benchmark kapps against keras.applications",
@@ -25,15 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="skip the optimize_for_inference measurement")
     p.add_argument("--xla", action="store_true", help="also measure the optimized model compiled with XLA")
     p.add_argument("--out", default="bench_results.json", help="JSON file to write (default: %(default)s)")
-    p.set_defaults(func=run_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; exit 1 when any side of any model failed."""
     from kapps.tools import bench
 
     results = bench.run(args.models or None, all_models=args.all_models, quick=args.quick,
                         builders=tuple(args.builders), optimize=args.optimize, xla=args.xla, out=args.out)
     failed = [f"{name}/{side}" for name, entry in results["models"].items()
               for side in ("keras", *args.builders) if "error" in entry.get(side, {})]
-    return 1 if failed else 0
+    return EXIT_FAILURE if failed else EXIT_OK

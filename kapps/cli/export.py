@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
+
+from kapps.cli.common import EXIT_OK
+
+__all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``kapps export`` on the ``kapps`` command line."""
     from kapps.tools.export import FORMATS
 
@@ -32,11 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="tflite-int8 with float32 input/output tensors (default: int8)")
     p.add_argument("--no-optimize", dest="optimize", action="store_false", help="do not fold BatchNorm first")
     p.add_argument("--builder", choices=("functional", "sequential"), default="functional")
-    p.set_defaults(func=run_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Export the model and print the written path, its size and format."""
+    import kapps.models  # noqa: F401  (registers every family for the name lookup)
     from kapps.tools.export import export
 
     if args.pooling and args.include_top:
@@ -48,7 +55,7 @@ def run_command(args: argparse.Namespace) -> int:
         optimize=args.optimize, builder=args.builder,
     )
     print(f"{path} ({_size(path) / 2**20:.2f} MiB, {args.format})")
-    return 0
+    return EXIT_OK
 
 
 def _size(path: str) -> int:

@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Any, Sequence
 
+from kapps.cli.common import EXIT_OK, EXIT_USAGE, error
+
 __all__ = ["add_parser", "run", "main", "split_data_dir"]
 
 VALIDATION_NAMES = ("val", "validation", "valid")
@@ -115,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (KappsError, ValueError, FileNotFoundError) as e:
-        print(f"kapps fine-tune: error: {e}", file=sys.stderr)
-        return 2
+        error(e, "kapps fine-tune")
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
     import keras
 
+    import kapps.models  # noqa: F401  (registers every family for the name lookup)
     from kapps.finetune import fine_tune
 
     train, validation = split_data_dir(args.data_dir, args.val)
@@ -145,7 +148,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kapps fine-tune: training data {train}" + (f", validation data {validation}" if validation else ""))
     result = fine_tune(
         model, train, validation, weights=weights, model_options=options or None, image_size=args.image_size,
-        crop_to_aspect_ratio=not args.stretch, batch_size=args.batch_size, epochs=epochs[0], fine_tune_epochs=fine_tune_epochs, learning_rate=args.lr,
+        crop_to_aspect_ratio=not args.stretch, batch_size=args.batch_size, epochs=epochs[0],
+        fine_tune_epochs=fine_tune_epochs, learning_rate=args.lr,
         fine_tune_learning_rate=args.fine_tune_lr, unfreeze=args.unfreeze, dropout=args.dropout,
         augmentation=args.augment, class_weight=None if args.class_weight == "none" else args.class_weight,
         validation_split=validation_split, patience=args.patience or None, strategy=args.strategy,
@@ -154,13 +158,13 @@ def _run(args: argparse.Namespace) -> int:
         on_bad_file=args.on_bad_file, top_k=args.top_k, verbose=args.verbose, preprocessing=args.preprocessing,
     )
     if not result.chief:  # other workers of a multi-worker run: the chief writes the outputs
-        return 0
+        return EXIT_OK
     written = result.save(args.out, samples=args.samples)
     if args.verbose:
         print(result.summary())
         for what, path in written.items():
             print(f"  {what:<17}{path}")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

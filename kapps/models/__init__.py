@@ -1,17 +1,68 @@
-"""Model families. Every module here is imported and registers its models.
+"""Model families: importing this package registers every model in :mod:`kapps.registry`.
 
 Each module is named like its keras.applications counterpart (``mobilenet_v2``,
-``resnet``, ...) and is also reachable as ``kapps.<module>``.
+``resnet``, ...) and is also reachable as ``kapps.<module>``. The imports below are
+explicit (a new family is added here, in ``FAMILY_MODULES`` and in ``kapps/__init__.py``;
+``tests/test_imports.py`` fails until all three agree).
+
+>>> import kapps.models
+>>> "mobilenet_v2" in kapps.models.FAMILY_MODULES
+True
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from types import ModuleType
 
-FAMILY_MODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+from kapps.models import (
+    alexnet,
+    convnext,
+    densenet,
+    efficientnet,
+    efficientnet_v2,
+    googlenet,
+    inception_resnet_v2,
+    inception_v3,
+    lenet,
+    mobilenet,
+    mobilenet_v2,
+    mobilenet_v3,
+    nasnet,
+    resnet,
+    resnet50,
+    resnet_v2,
+    vgg16,
+    vgg19,
+    xception,
+)
+
+#: Every family module, by name (``kapps.<name>`` is the same module).
+FAMILIES: dict[str, ModuleType] = {
+    "alexnet": alexnet,
+    "convnext": convnext,
+    "densenet": densenet,
+    "efficientnet": efficientnet,
+    "efficientnet_v2": efficientnet_v2,
+    "googlenet": googlenet,
+    "inception_resnet_v2": inception_resnet_v2,
+    "inception_v3": inception_v3,
+    "lenet": lenet,
+    "mobilenet": mobilenet,
+    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v3": mobilenet_v3,
+    "nasnet": nasnet,
+    "resnet": resnet,
+    "resnet50": resnet50,
+    "resnet_v2": resnet_v2,
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "xception": xception,
+}
+FAMILY_MODULES: tuple[str, ...] = tuple(FAMILIES)
+
+__all__ = ["FAMILIES", "FAMILY_MODULES", *FAMILY_MODULES]
 
 
-def load_all() -> dict[str, object]:
-    """Import every family module; returns ``{module name: module}``."""
-    return {name: importlib.import_module(f"{__name__}.{name}") for name in FAMILY_MODULES}
+def load_all() -> dict[str, ModuleType]:
+    """Every family module, by name (they are imported with this package)."""
+    return dict(FAMILIES)

@@ -20,6 +20,12 @@ from typing import IO, Any, Callable, Iterator
 __all__ = ["atomic_path", "atomic_open", "write_text_atomic", "write_json_atomic", "write_bytes_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, verify: Callable[[str], None] | None = None,
                 suffix: str = "") -> Iterator[str]:
@@ -41,6 +47,8 @@ def atomic_path(path: str | os.PathLike, *, verify: Callable[[str], None] | None
         yield tmp
         if verify is not None:
             verify(tmp)
+        if os.path.exists(tmp):  # mkstemp makes 0600 files; give the usual umask-derived mode
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,48 @@
+"""``kapps info NAME [--json]``: one model's metadata, from the model index (no Keras import).
+
+>>> import argparse
+>>> parser = argparse.ArgumentParser(prog="kapps")
+>>> _ = add_parser(parser.add_subparsers())
+>>> run(parser.parse_args(["info", "LeNet5"]))  # doctest: +ELLIPSIS
+name              lenet5
+keras_name        LeNet5
+...
+weight_files      0
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kapps.cli import model_index
+from kapps.cli.common import EXIT_OK
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``kapps info`` on ``subparsers``."""
+    p = subparsers.add_parser("info", help="show a model's metadata", description="Show a model's metadata.")
+    p.add_argument("name", help="registry name (mobilenet_v2) or Keras name (MobileNetV2)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print ``model_info(args.name)``; an unknown name is a ``ValueError`` naming the argument."""
+    info = model_index.find(args.name)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return EXIT_OK
+    for key, value in info.items():
+        if key != "weight_files":
+            print(f"{key:17} {value}")
+    print(f"{'weight_files':17} {len(info['weight_files'])}")
+    for f in info["weight_files"]:
+        variant = ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("file", "url", "hash"))
+        print(f"  {f['file']}  ({variant})")
+    return EXIT_OK

@@ -1,0 +1,58 @@
+"""``kapps predict [IMAGE ...]``: classify images with an ImageNet model (the top-k labels).
+
+Without IMAGE it classifies scikit-image's sample photos. Keras is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kapps.cli.common import EXIT_OK
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``kapps predict`` on ``subparsers``."""
+    p = subparsers.add_parser("predict", help="classify images with an ImageNet model",
+                              description="Classify images; without IMAGE, scikit-image's sample photos.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP)")
+    p.add_argument("--model", default="mobilenet_v2", help="registry name (default: %(default)s)")
+    p.add_argument("--top", type=int, default=5, help="labels per image (default: %(default)s)")
+    p.add_argument("--weights", help="weights file instead of the official ImageNet file")
+    p.add_argument("--builder", choices=("functional", "sequential"), default="functional")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the model, classify the images and print (or ``--json``) the top labels."""
+    import numpy as np
+
+    import kapps
+    from kapps.images import load_image, sample_photos
+    from kapps.registry import get_spec
+
+    kapps.list_models()  # the registry holds every family from here on
+    spec = get_spec(args.model)
+    if args.images:
+        labels = list(args.images)
+        batch = np.stack([load_image(p, spec.default_size) for p in args.images])
+    else:
+        labels, batch = sample_photos(spec.default_size)
+    model = kapps.get_model(spec.name, weights=args.weights or "imagenet", builder=args.builder)
+    module = getattr(kapps, spec.family)
+    preds = np.asarray(model.predict(module.preprocess_input(batch), verbose=0))
+    decoded = kapps.decode_predictions(preds, top=args.top)
+    if args.json:
+        print(json.dumps([{"image": l, "top": [{"wnid": w, "label": n, "score": s} for w, n, s in d]}
+                          for l, d in zip(labels, decoded)], indent=1))
+        return EXIT_OK
+    for label, rows in zip(labels, decoded):
+        print(label)
+        for rank, (_, name, score) in enumerate(rows, 1):
+            print(f"  {rank}. {name:30} {score:.4f}")
+    return EXIT_OK
