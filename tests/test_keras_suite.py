@@ -22,9 +22,12 @@ import types
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import kapps
+from kapps.weights.h5io import write_legacy_h5
+from parity import randomize_batch_norm
 
 KERAS_APPLICATIONS = Path(keras.__file__).resolve().parent / "src" / "applications"
 _KERAS_PACKAGE = "keras.src.applications"
@@ -93,3 +96,39 @@ def test_nasnet_unknown_size_is_refused_and_static_sizes_take_any_channels(app):
     for channels in (1, 4):
         model = app(weights=None, include_top=False, input_shape=(64, 64, channels))
         assert list(model.outputs[0].shape) == [None, 2, 2, last_dim]
+
+
+def _user_graph(size: int) -> tuple:
+    """A user's graph whose layers take the names kapps reproduces (``conv2d``, ``batch_normalization``, ...).
+
+    The named Conv2D is the identity, so a model on top of it computes what it computes on the input.
+    """
+    inputs = keras.Input((size, size, 3), name="custom_input")
+    conv = keras.layers.Conv2D(3, 1, name="conv2d")
+    x = conv(inputs)
+    conv.set_weights([np.eye(3, dtype="float32")[None, None], np.zeros(3, "float32")])
+    for name in ("batch_normalization", "add", "activation", "max_pooling2d"):
+        x = keras.layers.Activation("linear", name=name)(x)
+    return inputs, x
+
+
+@pytest.mark.parametrize("app, size", [(kapps.InceptionV3, 75), (kapps.InceptionResNetV2, 75),
+                                       (kapps.Xception, 71), (kapps.ResNet50V2, 32)])
+def test_auto_names_never_collide_with_the_input_tensor_graph(app, size):
+    _, tensor = _user_graph(size)
+    model = app(weights=None, include_top=False, input_tensor=tensor)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    assert model.get_layer("conv2d").kernel.shape == (1, 1, 3, 3)  # the user's layer kept its name
+
+
+def test_weights_load_past_the_input_tensor_graph(tmp_path):
+    """A file saved without input_tensor loads into the model built on a colliding graph (the user's layers untouched)."""
+    reference = kapps.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
+    randomize_batch_norm(reference)
+    write_legacy_h5(reference, tmp_path / "xception.h5")
+    inputs, tensor = _user_graph(71)
+    model = kapps.Xception(weights=str(tmp_path / "xception.h5"), include_top=False, input_tensor=tensor)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 71, 71, 3)).astype("float32")
+    np.testing.assert_allclose(model(x), reference(x), atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(model.get_layer("conv2d").get_weights()[0], np.eye(3)[None, None])
