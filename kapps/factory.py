@@ -3,12 +3,15 @@
 It validates the standard keras.applications arguments once for all families, picks
 the input shape, asks the family's spec for its blocks, hands them to the chosen
 builder, and loads weights (official files by manifest, or a user file by path).
+Constructors call it as ``build_model(**SPEC.bind(locals()))`` (see
+:mod:`kapps.registry` for why).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -17,18 +20,18 @@ from kapps import validation
 from kapps.blocks.heads import PoolingHead
 from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
-from kapps.registry import ModelSpec
+from kapps.registry import ModelSpec, Options
 from kapps.weights import h5io, manifest, store
 
 
-def imagenet_file(spec: ModelSpec, options: dict, input_shape: tuple, include_top: bool) -> manifest.WeightFile:
+def imagenet_file(spec: ModelSpec, options: Mapping, input_shape: tuple, include_top: bool) -> manifest.WeightFile:
     """The manifest entry ``weights='imagenet'`` needs; refuses combinations with no file."""
     return manifest.find(spec.name, include_top, spec.weights_variant(options, input_shape))
 
 
 def build_model(
     spec: ModelSpec,
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     *,
     input_shape: Any,
     include_top: bool,
@@ -41,27 +44,23 @@ def build_model(
     builder: str,
 ) -> keras.Model:
     """Build ``spec`` with the keras.applications arguments (see any model's docstring)."""
+    if weights == "imagenet" and not manifest.model_entry(spec.name).get("imagenet"):
+        manifest.find(spec.name, include_top)  # raises first: the model has no official ImageNet weights
     validation.check_common(
         include_top=include_top, weights=weights, input_tensor=input_tensor, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, builder=builder,
     )
-    spec.check_options(options, weights)
-    data_format = keras.config.image_data_format()
+    options = spec.options_of(options)
+    options.check(weights)
     validation.check_data_format(spec.family)
-    given = input_shape if input_shape is not None else _tensor_shape(input_tensor)
-    default_size = spec.default_size_for(_channels_last(given, data_format)) \
-        if spec.default_size_for else spec.default_size
-    input_layout = validation.resolve_input_shape(
-        input_shape, input_tensor, default_size=default_size, min_size=spec.min_size,
-        include_top=include_top, weights=weights, channels=spec.input_channels,
-        fixed_size_top=spec.fixed_size_top, data_format=data_format,
-    )
+    data_format = keras.config.image_data_format()
+    input_layout = input_shape_of(spec, options, input_shape, input_tensor, include_top, weights)
     shape = validation.to_channels_last(input_layout, data_format)  # what specs see: (rows, cols, channels)
     entry = imagenet_file(spec, options, shape, include_top) if weights == "imagenet" else None
-
     user_layers = _input_graph_names(input_tensor)
     with reserved_names(user_layers):  # reproduced auto-names skip the user's (as Keras' counter does)
-        blocks = _blocks(spec, options, shape, include_top, classes, classifier_activation, pooling)
+        blocks = [*spec.body(options, shape), *head_blocks(spec, options, include_top, pooling, classes,
+                                                           classifier_activation)]
     model_name = name if name is not None else spec.default_model_name(options, shape, weights)
     if builder == "functional":
         inputs = input_tensor if input_tensor is not None else keras.Input(shape=input_layout)
@@ -76,27 +75,59 @@ def build_model(
     return model
 
 
-def _blocks(spec: ModelSpec, options: dict, shape: tuple, include_top: bool, classes: int,
-            classifier_activation: Any, pooling: Any) -> list:
-    """The spec's body, then its top (or its no-top head, or a pooling head)."""
-    blocks = list(spec.body(options, shape))
-    if include_top:
-        blocks.append(spec.top(options, classes, classifier_activation))
-    elif spec.no_top is not None:
-        head = spec.no_top(options, pooling)
-        if head is not None:
-            blocks.append(head)
-    elif pooling is not None:
-        blocks.append(PoolingHead(pooling))
-    return blocks
-
-
 def _input_graph_names(input_tensor: Any) -> frozenset[str]:
     """Names of the layers of the user's graph that ends in ``input_tensor`` (empty without one)."""
     if input_tensor is None:
         return frozenset()
     graph = keras.Model(keras.utils.get_source_inputs(input_tensor), input_tensor)
     return frozenset(layer.name for layer in graph.layers)
+
+
+def input_shape_of(spec: ModelSpec, options: Options, input_shape: Any, input_tensor: Any, include_top: bool,
+                   weights: Any) -> tuple:
+    """The model's input shape, in the global data format: the requested one, checked, or the spec's default.
+
+    Specs see shapes as ``(rows, cols, channels)`` whatever the data format.
+    """
+    data_format = keras.config.image_data_format()
+    requested = _channels_last(input_shape if input_shape is not None else _tensor_shape(input_tensor), data_format)
+    if spec.static_input:
+        static = static_input_shape(spec, input_shape, requested, include_top)
+        input_shape = static if static is input_shape else validation.from_channels_last(static, data_format)
+    return validation.resolve_input_shape(
+        input_shape, input_tensor, default_size=spec.default_size_for(options, requested), min_size=spec.min_size,
+        include_top=include_top, weights=weights, channels=spec.input_channels, fixed_size_top=spec.fixed_size_top,
+        data_format=data_format,
+    )
+
+
+def static_input_shape(spec: ModelSpec, input_shape: Any, requested: Any, include_top: bool) -> Any:
+    """For a ``static_input`` spec: the default size without a top, and no unknown sizes.
+
+    keras.applications builds NASNet on an input of unknown size (NASNetLarge without a top
+    and without ``input_shape``) but the model cannot run: the cells compare the two
+    inputs' sizes to choose how to adjust them. kapps uses the default size instead,
+    and refuses an explicit unknown size.
+    """
+    if requested is None and not include_top:
+        return (spec.default_size, spec.default_size, spec.input_channels)
+    if isinstance(requested, (tuple, list)) and len(requested) == 3 and (requested[0] is None or requested[1] is None):
+        raise ValueError(
+            f"`input_shape` must be static (no None entries): {spec.keras_name} matches the sizes of its layers' "
+            f"inputs when the model is built. Received: input_shape={tuple(requested)}"
+        )
+    return input_shape
+
+
+def head_blocks(spec: ModelSpec, options: Options, include_top: bool, pooling: Any, classes: int,
+                classifier_activation: Any) -> list:
+    """The blocks after the body: the classifier, the family's no-top head, or plain pooling."""
+    if include_top:
+        return [spec.top(options, classes, classifier_activation)]
+    if spec.no_top is not None:
+        head = spec.no_top(options, pooling)
+        return [] if head is None else [head]
+    return [] if pooling is None else [PoolingHead(pooling)]
 
 
 def _tensor_shape(input_tensor: Any) -> Any:
@@ -123,6 +154,6 @@ def nearest_weights_size(rows: Any, cols: Any, sizes: tuple[int, ...], fallback:
     warnings.warn(
         f"`input_shape` is non-square or not one of {sizes}; weights for input shape "
         f"({fallback}, {fallback}) will be loaded.",
-        stacklevel=4,
+        stacklevel=7,  # the constructor (through the options' and the spec's weights_variant)
     )
     return fallback

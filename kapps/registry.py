@@ -5,19 +5,110 @@
 ['resnet50', 'resnet50_v2']
 >>> kapps.model_info("mobilenet_v2")["default_size"]
 224
+
+How a model is written (one spec entry plus one constructor, in the family's file)::
+
+    SPECS = {"resnet50": resnet_spec("resnet50", "ResNet50", ...)}
+
+    @register(SPECS["resnet50"])
+    def ResNet50(include_top=True, weights="imagenet", ..., name="resnet50", *, builder="functional"):
+        \"\"\"ResNet50 ... (docstring with a runnable example)\"\"\"
+        return build_model(**SPECS["resnet50"].bind(locals()))
+
+Why explicit ``def``s that delegate in one line, not generated functions: the ``def``
+*is* keras.applications' signature, written once where IDEs, type checkers,
+``inspect.signature``, ``help()`` and doctest see it. A generator setting
+``__signature__`` and ``__doc__`` would save about eight lines per model, but static
+tools (mypy, pyright, IDE completion) do not run it and would see ``(*args, **kwargs)``
+for each of the fifty models to come. ``bind(locals())`` forwards every parameter, so the body
+cannot drift from the signature: the standard keras.applications arguments go to
+:func:`kapps.factory.build_model`, the family's own (``alpha``, ``minimalistic``, ...)
+become the family's typed :class:`Options`, and a parameter that is neither fails.
+Defaults are stated only in the signature: :meth:`ModelSpec.options_of` fills missing
+option values from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Any, Callable
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
 
 import keras
 
+from kapps.imagenet import preprocessor
 from kapps.weights import manifest
 
 ModelFn = Callable[..., keras.Model]
+
+#: The keras.applications arguments every constructor has; the factory handles them.
+STANDARD_ARGUMENTS = (
+    "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+    "classifier_activation", "name", "builder",
+)
+
+
+def family_preprocessor(mode: str) -> Callable[..., Any]:
+    """A family's ``preprocess_input``; the spec reads its mode back (stated once per family).
+
+    >>> family_preprocessor("tf").mode
+    'tf'
+    """
+    function = preprocessor(mode)
+    function.mode = mode  # type: ignore[attr-defined]
+    return function
+
+
+@dataclasses.dataclass(frozen=True)
+class Options(Mapping):
+    """A family's own constructor arguments, typed (subclass: a frozen dataclass per family).
+
+    The hooks below are the family's rules; the defaults suit a family without them.
+    Options also read as a read-only mapping of their fields (``options["alpha"]``).
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class WidthOptions(Options):
+    ...     alpha: float
+    >>> dict(WidthOptions(alpha=0.5))
+    {'alpha': 0.5}
+    """
+
+    @classmethod
+    def from_arguments(cls, values: Mapping[str, Any], standard: Mapping[str, Any]) -> "Options":
+        """Options from the family's argument ``values``; ``standard`` holds the common arguments."""
+        return cls(**values)
+
+    def check(self, weights: Any) -> None:
+        """Raise a ValueError naming the argument for a bad option value."""
+
+    def weights_variant(self, input_shape: tuple) -> dict:
+        """The manifest variant keys of the ImageNet file for this input shape."""
+        return {}
+
+    def model_name(self, input_shape: tuple, weights: Any) -> str | None:
+        """The model's name for ``name=None``; None: the constructor's default ``name``."""
+        return None
+
+    def default_size(self, input_shape: Any) -> int | None:
+        """The default input size given the requested shape; None: the spec's."""
+        return None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,34 +117,73 @@ class ModelSpec:
 
     Building: ``body(options, input_shape)`` returns the blocks from the input to the
     last feature map; ``top(options, classes, classifier_activation)`` the ImageNet
-    classifier head. ``options`` holds the family's own arguments (``alpha``, ...).
-    Weights: ``weights_variant(options, input_shape)`` gives the manifest variant keys.
+    classifier head; optional ``no_top(options, pooling)`` the head (or None) for
+    ``include_top=False`` when the family's differs from plain global pooling.
+    ``options`` is the family's :class:`Options` class (its rules are its hooks) and
+    ``fixed`` the option values that make this model (``{"depths": (3, 4, 6, 3)}``).
+    ``static_input``: the model needs a known input size (NASNet: without a top and
+    without ``input_shape`` it uses the default size; unknown sizes are refused).
     Metadata (``params``, ``flops`` at the default input size with the top, ImageNet
-    ``top1``/``top5`` as Keras publishes them) feeds ``model_info`` and the README table.
+    ``top1``/``top5`` as Keras publishes them) feeds ``model_info`` and the README table;
+    ``preprocessing`` is read from the family's ``preprocess_input``.
     """
 
     name: str
     keras_name: str
     family: str
-    body: Callable[..., list]
-    top: Callable[..., keras.layers.Layer]
+    body: Callable[[Any, tuple], list]
+    top: Callable[[Any, int, Any], keras.layers.Layer]
     default_size: int
     min_size: int
-    preprocessing: str
-    default_model_name: Callable[[dict, tuple, Any], str]
-    weights_variant: Callable[[dict, tuple], dict] = lambda options, shape: {}
-    check_options: Callable[[dict, Any], None] = lambda options, weights: None
-    default_size_for: Callable[[Any], int] | None = None
+    options: type[Options] = Options
+    fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    no_top: Callable[[Any, Any], keras.layers.Layer | None] | None = None
     fixed_size_top: bool = True
+    static_input: bool = False
+    input_channels: int = 3
     params: int | None = None
     flops: int | None = None
     top1: float | None = None
     top5: float | None = None
     reference: str = ""
-    input_channels: int = 3
-    #: Optional ``no_top(options, pooling)``: the head (or None) for ``include_top=False``
-    #: when the family's differs from plain global pooling (ConvNeXt normalizes after it).
-    no_top: Callable[[dict, Any], keras.layers.Layer] | None = None
+
+    @property
+    def preprocessing(self) -> str:
+        """The ``kapps.imagenet.preprocess_input`` mode of the family's ``preprocess_input``."""
+        return importlib.import_module(f"kapps.models.{self.family}").preprocess_input.mode
+
+    def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """A constructor's ``locals()`` as :func:`kapps.factory.build_model`'s keyword arguments."""
+        standard = {key: arguments[key] for key in STANDARD_ARGUMENTS}
+        values = {key: value for key, value in arguments.items() if key not in standard}
+        return {"spec": self, "options": self.options.from_arguments({**self.fixed, **values}, standard), **standard}
+
+    def options_of(self, options: Mapping[str, Any]) -> Options:
+        """``options`` as this family's :class:`Options`; a plain mapping may leave out values
+        that have a default in the constructor's signature (or are fixed by the spec)."""
+        if isinstance(options, self.options):
+            return options
+        defaults = {key: value for key, value in self.constructor_defaults().items() if key not in STANDARD_ARGUMENTS}
+        return self.options(**{**defaults, **self.fixed, **options})
+
+    def constructor_defaults(self) -> dict[str, Any]:
+        """The default of every parameter of the registered constructor."""
+        parameters = inspect.signature(_FUNCTIONS[self.name]).parameters.values()
+        return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+    def weights_variant(self, options: Mapping[str, Any], input_shape: tuple) -> dict:
+        """The manifest variant keys for ``options`` and ``input_shape``."""
+        return self.options_of(options).weights_variant(input_shape)
+
+    def default_model_name(self, options: Mapping[str, Any], input_shape: tuple, weights: Any) -> str:
+        """The model's name when ``name=None``: the family's rule or the constructor's default."""
+        name = self.options_of(options).model_name(input_shape, weights)
+        return name if name is not None else self.constructor_defaults()["name"]
+
+    def default_size_for(self, options: Mapping[str, Any], input_shape: Any) -> int:
+        """The default input size, given the requested shape (or None)."""
+        size = self.options_of(options).default_size(input_shape)
+        return self.default_size if size is None else size
 
 
 _SPECS: dict[str, ModelSpec] = {}

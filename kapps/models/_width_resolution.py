@@ -9,9 +9,10 @@ name records alpha and that resolution.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from kapps.factory import nearest_weights_size
+from kapps.registry import Options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,26 @@ class WidthResolution:
         if shape is not None and shape[0] == shape[1] and shape[0] in self.sizes:
             return shape[0]
         return self.fallback
+
+
+@dataclasses.dataclass(frozen=True)
+class WidthResolutionOptions(Options):
+    """Options of a family with one ImageNet file per (``alpha``, resolution): its ``RULES``."""
+
+    RULES: ClassVar[WidthResolution]
+    alpha: float
+
+    def check(self, weights: Any) -> None:
+        check_alpha(self.alpha)
+
+    def weights_variant(self, input_shape: tuple) -> dict:
+        return self.RULES.weights_variant(self, input_shape)
+
+    def model_name(self, input_shape: tuple, weights: Any) -> str:
+        return self.RULES.default_model_name(self, input_shape, weights)
+
+    def default_size(self, input_shape: Any) -> int:
+        return self.RULES.default_size_for(input_shape)
 
 
 def check_alpha(alpha: Any) -> None:

@@ -51,9 +51,8 @@ import keras
 
 from kapps.blocks import ConvBNAct, FlattenDenseClassifier, LocalResponseNormalization, Names
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
-from kapps.weights import manifest
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = ["AlexNet", "preprocess_input", "decode_predictions"]
 
@@ -68,10 +67,10 @@ CONVS: tuple[tuple, ...] = (
 HIDDEN_UNITS = (4096, 4096)
 DROPOUT = 0.5
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: Options, input_shape: tuple) -> list:
     blocks: list = []
     for i, (name, filters, kernel, strides, groups, after) in enumerate(CONVS, start=1):
         blocks.append(ConvBNAct(
@@ -86,7 +85,7 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> FlattenDenseClassifier:
+def top(options: Options, classes: int, activation: Any) -> FlattenDenseClassifier:
     return FlattenDenseClassifier(
         classes, hidden_units=HIDDEN_UNITS, dropout=DROPOUT, activation=activation,
         hidden_names=("fc6", "fc7"), dropout_names=("drop6", "drop7"),
@@ -95,26 +94,15 @@ def top(options: dict, classes: int, activation: Any) -> FlattenDenseClassifier:
 
 SPEC = ModelSpec(
     name="alexnet", keras_name="AlexNet", family="alexnet",
-    body=body, top=top, default_size=227, min_size=67, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "alexnet",
+    body=body, top=top, default_size=227, min_size=67,
     params=60_965_224, flops=1_448_813_632,
     reference="Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks",
 )
 
 
 @register(SPEC)
-def AlexNet(
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-    *,
-    builder: str = "functional",
-):
+def AlexNet(input_shape=None, include_top=True, weights=None, input_tensor=None, pooling=None, classes=1000,
+            classifier_activation="softmax", name="alexnet", *, builder: str = "functional") -> keras.Model:
     """AlexNet as in the 2012 paper: two towers (grouped convolutions), LRN, 60,965,224 parameters.
 
     The keras.applications argument pattern; ``weights`` defaults to None because no
@@ -130,9 +118,4 @@ def AlexNet(
     >>> kapps.AlexNet(include_top=False, input_shape=(67, 67, 3)).output_shape
     (None, 1, 1, 256)
     """
-    if weights == "imagenet":
-        manifest.find(SPEC.name, include_top)  # raises: AlexNet has no official ImageNet weights
-    return build_model(
-        SPEC, {}, input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

@@ -13,14 +13,16 @@ that the official files, whose layers carry those names, load.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 
 from kapps.blocks import Chain, ConvNeXtBlock, global_pool
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = [
     "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
@@ -44,7 +46,7 @@ PIXEL_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 PIXEL_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 #: The models rescale inside: preprocessing is the identity.
-preprocess_input = preprocessor("none")
+preprocess_input = family_preprocessor("none")
 
 
 def _layer_norm(name: str | None) -> keras.layers.LayerNormalization:
@@ -63,11 +65,11 @@ def drop_rates(depths: tuple[int, ...], drop_path_rate: float) -> list[float]:
     return [drop_path_rate * i / (total - 1) for i in range(total)]
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    p, config = options["prefix"], CONFIGS[options["variant"]]
+def body(options: ConvNeXtOptions, input_shape: tuple) -> list:
+    p, config = options.prefix, CONFIGS[options.variant]
     depths, dims = config["depths"], config["dims"]
     blocks: list = []
-    if options["include_preprocessing"] and input_shape[-1] == 3:
+    if options.include_preprocessing and input_shape[-1] == 3:
         blocks.append(keras.layers.Normalization(
             mean=list(PIXEL_MEAN), variance=[s**2 for s in PIXEL_STD], name=f"{p}_prestem_normalization",
         ))
@@ -93,9 +95,9 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> Chain:
+def top(options: ConvNeXtOptions, classes: int, activation: Any) -> Chain:
     """Global average pooling, LayerNorm, Dense (Keras' ``{name}_head_*`` layers)."""
-    p = options["prefix"]
+    p = options.prefix
     return Chain([
         keras.layers.GlobalAveragePooling2D(name=f"{p}_head_gap"),
         _layer_norm(f"{p}_head_layernorm"),
@@ -103,7 +105,7 @@ def top(options: dict, classes: int, activation: Any) -> Chain:
     ], name=f"{p}_head")
 
 
-def no_top(options: dict, pooling: Any) -> Chain:
+def no_top(options: ConvNeXtOptions, pooling: Any) -> Chain:
     """Optional global pooling, then a LayerNorm (always, as keras.applications does).
 
     Keras leaves this LayerNorm unnamed; kapps names it ``layer_normalization``, the
@@ -113,57 +115,57 @@ def no_top(options: dict, pooling: Any) -> Chain:
     return Chain([*([pool] if pool is not None else []), _layer_norm("layer_normalization")], name="no_top_head")
 
 
-def check_options(options: dict, weights: Any) -> None:
-    preprocessing = options["include_preprocessing"]
-    if not isinstance(preprocessing, bool):
-        raise ValueError(
-            f"`include_preprocessing` must be True or False. Received: include_preprocessing={preprocessing!r}"
-        )
-    name = options["name"]
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ValueError(f"`name` must be a non-empty string (it prefixes every layer name). Received: name={name!r}")
+@dataclasses.dataclass(frozen=True)
+class ConvNeXtOptions(Options):
+    """The variant (a key of :data:`CONFIGS`), ``include_preprocessing``, the constructor's
+    ``name`` and the layer-name ``prefix`` derived from it (see the module docs)."""
+
+    variant: str
+    include_preprocessing: bool
+    name: str | None
+    prefix: str
+
+    @classmethod
+    def from_arguments(cls, values: Mapping[str, Any], standard: Mapping[str, Any]) -> "ConvNeXtOptions":
+        name, variant = standard["name"], values["variant"]
+        prefix = variant if standard["weights"] == "imagenet" or not isinstance(name, str) or not name else name
+        return cls(**values, name=name, prefix=prefix)
+
+    def check(self, weights: Any) -> None:
+        if not isinstance(self.include_preprocessing, bool):
+            raise ValueError(
+                "`include_preprocessing` must be True or False. "
+                f"Received: include_preprocessing={self.include_preprocessing!r}"
+            )
+        name = self.name
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(
+                f"`name` must be a non-empty string (it prefixes every layer name). Received: name={name!r}"
+            )
 
 
-def _spec(name: str, keras_name: str, params: int, flops: int, top1: float) -> ModelSpec:
+def convnext_spec(name: str, keras_name: str, params: int, flops: int, top1: float) -> ModelSpec:
     return ModelSpec(
-        name=name, keras_name=keras_name, family="convnext",
-        body=body, top=top, no_top=no_top, default_size=224, min_size=32, preprocessing="none",
-        default_model_name=lambda options, shape, weights: name,
-        check_options=check_options, fixed_size_top=True,
+        name=name, keras_name=keras_name, family="convnext", body=body, top=top, no_top=no_top,
+        default_size=224, min_size=32, options=ConvNeXtOptions, fixed={"variant": name},
         params=params, flops=flops, top1=top1, top5=None,
         reference="Liu et al. 2022, A ConvNet for the 2020s",
     )
 
 
 SPECS = {
-    "convnext_tiny": _spec("convnext_tiny", "ConvNeXtTiny", 28_589_128, 8_911_062_528, 81.3),
-    "convnext_small": _spec("convnext_small", "ConvNeXtSmall", 50_223_688, 17_367_424_512, 82.3),
-    "convnext_base": _spec("convnext_base", "ConvNeXtBase", 88_591_464, 30_709_458_944, 85.3),
-    "convnext_large": _spec("convnext_large", "ConvNeXtLarge", 197_767_336, 68_722_867_200, 86.3),
-    "convnext_xlarge": _spec("convnext_xlarge", "ConvNeXtXLarge", 350_196_968, 121_842_061_312, 86.7),
+    "convnext_tiny": convnext_spec("convnext_tiny", "ConvNeXtTiny", 28_589_128, 8_911_062_528, 81.3),
+    "convnext_small": convnext_spec("convnext_small", "ConvNeXtSmall", 50_223_688, 17_367_424_512, 82.3),
+    "convnext_base": convnext_spec("convnext_base", "ConvNeXtBase", 88_591_464, 30_709_458_944, 85.3),
+    "convnext_large": convnext_spec("convnext_large", "ConvNeXtLarge", 197_767_336, 68_722_867_200, 86.3),
+    "convnext_xlarge": convnext_spec("convnext_xlarge", "ConvNeXtXLarge", 350_196_968, 121_842_061_312, 86.7),
 }
 
 
-def _build(variant: str, include_preprocessing: Any, weights: Any, name: Any, **arguments: Any) -> keras.Model:
-    prefix = variant if weights == "imagenet" or not isinstance(name, str) or not name else name
-    options = {"variant": variant, "include_preprocessing": include_preprocessing, "name": name, "prefix": prefix}
-    return build_model(SPECS[variant], options, weights=weights, name=name, **arguments)
-
-
 @register(SPECS["convnext_tiny"])
-def ConvNeXtTiny(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_tiny",
-    *,
-    builder: str = "functional",
-):
+def ConvNeXtTiny(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
+                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="convnext_tiny",
+                 *, builder: str = "functional") -> keras.Model:
     """ConvNeXt-T (stages of 3, 3, 9, 3 blocks, 96 to 768 channels), with keras.applications' signature.
 
     Arguments are those of ``keras.applications.ConvNeXtTiny``: ``include_preprocessing``
@@ -177,106 +179,56 @@ def ConvNeXtTiny(
     >>> kapps.ConvNeXtTiny(weights=None, include_top=False, pooling="avg").output_shape
     (None, 768)
     """
-    return _build("convnext_tiny", include_preprocessing, weights, name, include_top=include_top,
-                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, builder=builder)
+    return build_model(**SPECS["convnext_tiny"].bind(locals()))
 
 
 @register(SPECS["convnext_small"])
-def ConvNeXtSmall(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_small",
-    *,
-    builder: str = "functional",
-):
+def ConvNeXtSmall(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
+                  input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
+                  name="convnext_small", *, builder: str = "functional") -> keras.Model:
     """ConvNeXt-S (stages of 3, 3, 27, 3 blocks, 96 to 768 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
     >>> kapps.ConvNeXtSmall(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
     (None, 2, 2, 768)
     """
-    return _build("convnext_small", include_preprocessing, weights, name, include_top=include_top,
-                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, builder=builder)
+    return build_model(**SPECS["convnext_small"].bind(locals()))
 
 
 @register(SPECS["convnext_base"])
-def ConvNeXtBase(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_base",
-    *,
-    builder: str = "functional",
-):
+def ConvNeXtBase(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
+                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="convnext_base",
+                 *, builder: str = "functional") -> keras.Model:
     """ConvNeXt-B (stages of 3, 3, 27, 3 blocks, 128 to 1024 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
     >>> kapps.model_info("convnext_base")["params"]
     88591464
     """
-    return _build("convnext_base", include_preprocessing, weights, name, include_top=include_top,
-                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, builder=builder)
+    return build_model(**SPECS["convnext_base"].bind(locals()))
 
 
 @register(SPECS["convnext_large"])
-def ConvNeXtLarge(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_large",
-    *,
-    builder: str = "functional",
-):
+def ConvNeXtLarge(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
+                  input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
+                  name="convnext_large", *, builder: str = "functional") -> keras.Model:
     """ConvNeXt-L (stages of 3, 3, 27, 3 blocks, 192 to 1536 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
     >>> kapps.model_info("convnext_large")["params"]
     197767336
     """
-    return _build("convnext_large", include_preprocessing, weights, name, include_top=include_top,
-                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, builder=builder)
+    return build_model(**SPECS["convnext_large"].bind(locals()))
 
 
 @register(SPECS["convnext_xlarge"])
-def ConvNeXtXLarge(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_xlarge",
-    *,
-    builder: str = "functional",
-):
+def ConvNeXtXLarge(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
+                   input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
+                   name="convnext_xlarge", *, builder: str = "functional") -> keras.Model:
     """ConvNeXt-XL (stages of 3, 3, 27, 3 blocks, 256 to 2048 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
     >>> kapps.model_info("convnext_xlarge")["params"]  # build it with kapps.ConvNeXtXLarge(...)
     350196968
     """
-    return _build("convnext_xlarge", include_preprocessing, weights, name, include_top=include_top,
-                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, builder=builder)
+    return build_model(**SPECS["convnext_xlarge"].bind(locals()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import keras
 
@@ -10,8 +10,8 @@ from kapps.blocks import (
     DENSENET_BN_EPSILON, BNAct, Chain, ConvBNAct, DenseBlock, Names, Transition,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top, named_pool_no_top as no_top
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
@@ -27,7 +27,7 @@ STEM_FILTERS = 64
 #: Channel compression of the transitions.
 REDUCTION = 0.5
 
-preprocess_input = preprocessor("torch")
+preprocess_input = family_preprocessor("torch")
 
 
 def stem() -> Chain:
@@ -41,10 +41,10 @@ def stem() -> Chain:
     ], name="stem")
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: DenseNetOptions, input_shape: tuple) -> list:
     blocks: list = [stem()]
     channels = STEM_FILTERS
-    layers_per_block = options["blocks"]
+    layers_per_block = options.blocks
     for stage, num_layers in enumerate(layers_per_block, start=2):
         blocks.append(DenseBlock(num_layers, GROWTH_RATE, names=Names(f"conv{stage}_", {"dense_block": f"conv{stage}"})))
         channels += num_layers * GROWTH_RATE
@@ -55,41 +55,33 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
+@dataclasses.dataclass(frozen=True)
+class DenseNetOptions(Options):
+    """The dense layers per block (fixed by each model, from :data:`BLOCKS`)."""
+
+    blocks: tuple[int, ...]
+
+
+def densenet_spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
     return ModelSpec(
         name=name, keras_name=keras_name, family="densenet",
-        body=lambda options, shape: body({**options, "blocks": BLOCKS[name]}, shape),
-        top=top, no_top=no_top, default_size=224, min_size=32, preprocessing="torch",
-        default_model_name=lambda options, shape, weights: name,
+        body=body, top=top, no_top=no_top, default_size=224, min_size=32,
+        options=DenseNetOptions, fixed={"blocks": BLOCKS[name]},
         params=params, flops=flops, top1=top1, top5=top5,
         reference="Huang et al. 2017, Densely Connected Convolutional Networks",
     )
 
 
 SPECS = {
-    "densenet121": _spec("densenet121", "DenseNet121", 8_062_504, 5_668_323_328, 75.0, 92.3),
-    "densenet169": _spec("densenet169", "DenseNet169", 14_307_880, 6_719_686_656, 76.2, 93.2),
-    "densenet201": _spec("densenet201", "DenseNet201", 20_242_984, 8_582_731_776, 77.3, 93.6),
+    "densenet121": densenet_spec("densenet121", "DenseNet121", 8_062_504, 5_668_323_328, 75.0, 92.3),
+    "densenet169": densenet_spec("densenet169", "DenseNet169", 14_307_880, 6_719_686_656, 76.2, 93.2),
+    "densenet201": densenet_spec("densenet201", "DenseNet201", 20_242_984, 8_582_731_776, 77.3, 93.6),
 }
 
 
-def _build(model: str, **arguments: Any) -> keras.Model:
-    return build_model(SPECS[model], {}, **arguments)
-
-
 @register(SPECS["densenet121"])
-def DenseNet121(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet121",
-    *,
-    builder: str = "functional",
-):
+def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name="densenet121", *, builder: str = "functional") -> keras.Model:
     """DenseNet-121 (dense blocks of 6, 12, 24, 16 layers), with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.DenseNet121``; keyword-only ``builder``
@@ -102,54 +94,28 @@ def DenseNet121(
     >>> kapps.DenseNet121(weights=None, include_top=False, pooling="avg").output_shape
     (None, 1024)
     """
-    return _build("densenet121", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["densenet121"].bind(locals()))
 
 
 @register(SPECS["densenet169"])
-def DenseNet169(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet169",
-    *,
-    builder: str = "functional",
-):
+def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name="densenet169", *, builder: str = "functional") -> keras.Model:
     """DenseNet-169 (dense blocks of 6, 12, 32, 32 layers); arguments as :func:`DenseNet121`.
 
     >>> import kapps
     >>> kapps.DenseNet169(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
     (None, 2, 2, 1664)
     """
-    return _build("densenet169", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["densenet169"].bind(locals()))
 
 
 @register(SPECS["densenet201"])
-def DenseNet201(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet201",
-    *,
-    builder: str = "functional",
-):
+def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name="densenet201", *, builder: str = "functional") -> keras.Model:
     """DenseNet-201 (dense blocks of 6, 12, 48, 32 layers); arguments as :func:`DenseNet121`.
 
     >>> import kapps
     >>> kapps.DenseNet201(weights=None, classes=10).output_shape
     (None, 10)
     """
-    return _build("densenet201", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["densenet201"].bind(locals()))

@@ -8,7 +8,9 @@ One base table (B0) and, per variant, a width and a depth coefficient: channels 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import keras
@@ -17,8 +19,8 @@ from kapps.blocks import (
     MBCONV_NAMES, Chain, ConvBNAct, DenseClassifier, MBConv, Names, Normalization, make_divisible,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = [
     "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
@@ -79,7 +81,7 @@ VARIANTS: dict[str, Variant] = {
 #: square root (the ``rescaling_1`` layer) to undo it.
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
-preprocess_input = preprocessor("none")
+preprocess_input = family_preprocessor("none")
 
 
 def round_filters(filters: int, width: float) -> int:
@@ -107,11 +109,11 @@ def preprocessing(channels: int, imagenet_weights: bool) -> Chain:
     return Chain(layers, name="preprocessing")
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    variant = VARIANTS[options["variant"]]
+def body(options: EfficientNetOptions, input_shape: tuple) -> list:
+    variant = VARIANTS[options.variant]
     width, depth = variant.width, variant.depth
     blocks: list = [
-        preprocessing(input_shape[-1], options["imagenet_weights"]),
+        preprocessing(input_shape[-1], options.imagenet_weights),
         ConvBNAct(round_filters(STEM_FILTERS, width), 3, strides=2, padding="pad_then_valid", activation="swish",
                   names=Names("", {"pad": "stem_conv_pad", "conv": "stem_conv", "bn": "stem_bn",
                                    "act": "stem_activation", "block": "stem"})),
@@ -133,65 +135,143 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+def top(options: EfficientNetOptions, classes: int, activation: Any) -> DenseClassifier:
     return DenseClassifier(
-        classes, activation=activation, dropout=VARIANTS[options["variant"]].dropout, pool_name="avg_pool",
+        classes, activation=activation, dropout=VARIANTS[options.variant].dropout, pool_name="avg_pool",
     )
 
 
-def _make(variant: str) -> Any:
-    keras_name = f"EfficientNet{variant.upper()}"
+@dataclasses.dataclass(frozen=True)
+class EfficientNetOptions(Options):
+    """The variant (a key of :data:`VARIANTS`, fixed by each model) and whether ImageNet
+    weights are loaded (they need the ``rescaling_1`` layer, see :data:`IMAGENET_STDDEV_RGB`)."""
+
+    variant: str
+    imagenet_weights: bool
+
+    @classmethod
+    def from_arguments(cls, values: Mapping[str, Any], standard: Mapping[str, Any]) -> "EfficientNetOptions":
+        return cls(**values, imagenet_weights=standard["weights"] == "imagenet")
+
+
+def efficientnet_spec(variant: str) -> ModelSpec:
     info = VARIANTS[variant]
-    spec = ModelSpec(
-        name=f"efficientnet_{variant}", keras_name=keras_name, family="efficientnet",
-        body=body, top=top, default_size=info.size, min_size=32, preprocessing="none",
-        default_model_name=lambda options, shape, weights: f"efficientnet{variant}",
-        params=info.params, flops=info.flops, top1=info.top1, top5=info.top5,
+    return ModelSpec(
+        name=f"efficientnet_{variant}", keras_name=f"EfficientNet{variant.upper()}", family="efficientnet",
+        body=body, top=top, default_size=info.size, min_size=32, options=EfficientNetOptions,
+        fixed={"variant": variant}, params=info.params, flops=info.flops, top1=info.top1, top5=info.top5,
         reference="Tan & Le 2019, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
     )
 
-    def constructor(
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=f"efficientnet{variant}",
-        *,
-        builder: str = "functional",
-    ) -> keras.Model:
-        return build_model(
-            spec, {"variant": variant, "imagenet_weights": weights == "imagenet"},
-            input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name,
-            builder=builder,
-        )
 
-    constructor.__name__ = constructor.__qualname__ = keras_name
-    constructor.__module__ = __name__
-    constructor.__doc__ = f"""{keras_name} ({info.size} px, width x{info.width}, depth x{info.depth}), with
-    keras.applications' signature and layer names.
+SPECS = {f"efficientnet_{variant}": efficientnet_spec(variant) for variant in VARIANTS}
 
-    The arguments are those of ``keras.applications.{keras_name}``. The model rescales
+
+@register(SPECS["efficientnet_b0"])
+def EfficientNetB0(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb0", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB0 (224 px, width x1.0, depth x1.0), with keras.applications' signature and layer names.
+
+    The arguments are those of ``keras.applications.EfficientNetB0``. The model rescales
     and normalizes its input itself: feed pixels in [0, 255] (:func:`preprocess_input`
     is the identity). Keyword-only ``builder`` is ``"functional"`` (a flat graph, the
     default) or ``"sequential"`` (a ``keras.Sequential`` of blocks).
 
     >>> import kapps
-    >>> model = kapps.{keras_name}(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg")
-    >>> model.output_shape
-    (None, {round_filters(TOP_FILTERS, info.width)})
+    >>> kapps.EfficientNetB0(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
     """
-    return register(spec)(constructor)
+    return build_model(**SPECS["efficientnet_b0"].bind(locals()))
 
 
-EfficientNetB0 = _make("b0")
-EfficientNetB1 = _make("b1")
-EfficientNetB2 = _make("b2")
-EfficientNetB3 = _make("b3")
-EfficientNetB4 = _make("b4")
-EfficientNetB5 = _make("b5")
-EfficientNetB6 = _make("b6")
-EfficientNetB7 = _make("b7")
+@register(SPECS["efficientnet_b1"])
+def EfficientNetB1(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb1", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB1 (240 px, width x1.0, depth x1.1); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB1(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
+    """
+    return build_model(**SPECS["efficientnet_b1"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b2"])
+def EfficientNetB2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb2", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB2 (260 px, width x1.1, depth x1.2); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB2(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1408)
+    """
+    return build_model(**SPECS["efficientnet_b2"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b3"])
+def EfficientNetB3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb3", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB3 (300 px, width x1.2, depth x1.4); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB3(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1536)
+    """
+    return build_model(**SPECS["efficientnet_b3"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b4"])
+def EfficientNetB4(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb4", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB4 (380 px, width x1.4, depth x1.8); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB4(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1792)
+    """
+    return build_model(**SPECS["efficientnet_b4"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b5"])
+def EfficientNetB5(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb5", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB5 (456 px, width x1.6, depth x2.2); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB5(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 2048)
+    """
+    return build_model(**SPECS["efficientnet_b5"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b6"])
+def EfficientNetB6(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb6", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB6 (528 px, width x1.8, depth x2.6); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB6(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 2304)
+    """
+    return build_model(**SPECS["efficientnet_b6"].bind(locals()))
+
+
+@register(SPECS["efficientnet_b7"])
+def EfficientNetB7(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                   classes=1000, classifier_activation="softmax", name="efficientnetb7", *,
+                   builder: str = "functional") -> keras.Model:
+    """EfficientNetB7 (600 px, width x2.0, depth x3.1); arguments as :func:`EfficientNetB0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetB7(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 2560)
+    """
+    return build_model(**SPECS["efficientnet_b7"].bind(locals()))
+

@@ -9,6 +9,7 @@ keras.applications.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, NamedTuple
 
@@ -19,8 +20,8 @@ from kapps.blocks import (
     Normalization,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = [
     "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
@@ -110,7 +111,7 @@ VARIANTS: dict[str, Variant] = {
     "l": Variant("l", 1.0, 1.0, 480, 85.7, 97.5, 119_027_848, 112_159_398_016),
 }
 
-preprocess_input = preprocessor("none")
+preprocess_input = family_preprocessor("none")
 
 
 def round_filters(filters: int, width: float, divisor: int = 8) -> int:
@@ -136,11 +137,11 @@ def preprocessing(variant: str, channels: int) -> Chain:
     return Chain(layers, name="preprocessing")
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    variant = VARIANTS[options["variant"]]
+def body(options: EfficientNetV2Options, input_shape: tuple) -> list:
+    variant = VARIANTS[options.variant]
     stages = TABLES[variant.table]
     width, depth = variant.width, variant.depth
-    blocks: list = [preprocessing(options["variant"], input_shape[-1])] if options["include_preprocessing"] else []
+    blocks: list = [preprocessing(options.variant, input_shape[-1])] if options.include_preprocessing else []
     blocks.append(ConvBNAct(
         round_filters(stages[0].filters_in, width), 3, strides=2, activation="swish",
         names=Names("", {"conv": "stem_conv", "bn": "stem_bn", "act": "stem_activation", "block": "stem"}), **BN,
@@ -170,70 +171,129 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+def top(options: EfficientNetV2Options, classes: int, activation: Any) -> DenseClassifier:
     return DenseClassifier(classes, activation=activation, dropout=DROPOUT_RATE, pool_name="avg_pool")
 
 
-def check_options(options: dict, weights: Any) -> None:
-    value = options["include_preprocessing"]
-    if not isinstance(value, bool):
-        raise ValueError(f"`include_preprocessing` must be True or False. Received: include_preprocessing={value!r}")
+@dataclasses.dataclass(frozen=True)
+class EfficientNetV2Options(Options):
+    """The variant (a key of :data:`VARIANTS`, fixed by each model) and ``include_preprocessing``."""
+
+    variant: str
+    include_preprocessing: bool
+
+    def check(self, weights: Any) -> None:
+        value = self.include_preprocessing
+        if not isinstance(value, bool):
+            raise ValueError(f"`include_preprocessing` must be True or False. Received: include_preprocessing={value!r}")
 
 
-def _make(variant: str) -> Any:
-    keras_name = f"EfficientNetV2{variant.upper()}"
-    default_name = f"efficientnetv2-{variant}"
+def efficientnet_v2_spec(variant: str) -> ModelSpec:
     info = VARIANTS[variant]
-    spec = ModelSpec(
-        name=f"efficientnet_v2_{variant}", keras_name=keras_name, family="efficientnet_v2",
-        body=body, top=top, default_size=info.size, min_size=32, preprocessing="none",
-        default_model_name=lambda options, shape, weights: default_name, check_options=check_options,
-        params=info.params, flops=info.flops, top1=info.top1, top5=info.top5,
+    return ModelSpec(
+        name=f"efficientnet_v2_{variant}", keras_name=f"EfficientNetV2{variant.upper()}", family="efficientnet_v2",
+        body=body, top=top, default_size=info.size, min_size=32, options=EfficientNetV2Options,
+        fixed={"variant": variant}, params=info.params, flops=info.flops, top1=info.top1, top5=info.top5,
         reference="Tan & Le 2021, EfficientNetV2: Smaller Models and Faster Training",
     )
 
-    def constructor(
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        include_preprocessing=True,
-        name=default_name,
-        *,
-        builder: str = "functional",
-    ) -> keras.Model:
-        return build_model(
-            spec, {"variant": variant, "include_preprocessing": include_preprocessing},
-            input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name,
-            builder=builder,
-        )
 
-    constructor.__name__ = constructor.__qualname__ = keras_name
-    constructor.__module__ = __name__
-    constructor.__doc__ = f"""{keras_name} ({info.size} px), with keras.applications' signature and layer names.
+SPECS = {f"efficientnet_v2_{variant}": efficientnet_v2_spec(variant) for variant in VARIANTS}
 
-    The arguments are those of ``keras.applications.{keras_name}``. With
+
+@register(SPECS["efficientnet_v2_b0"])
+def EfficientNetV2B0(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                     name="efficientnetv2-b0", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2B0 (224 px), with keras.applications' signature and layer names.
+
+    The arguments are those of ``keras.applications.EfficientNetV2B0``. With
     ``include_preprocessing=True`` (the default) the model rescales its input itself:
     feed pixels in [0, 255] (:func:`preprocess_input` is the identity); with False it
     expects pixels in [-1, 1]. Keyword-only ``builder`` is ``"functional"`` (a flat
     graph, the default) or ``"sequential"`` (a ``keras.Sequential`` of blocks).
 
     >>> import kapps
-    >>> model = kapps.{keras_name}(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg")
-    >>> model.output_shape
-    (None, {round_filters(TOP_FILTERS, info.width)})
+    >>> kapps.EfficientNetV2B0(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
     """
-    return register(spec)(constructor)
+    return build_model(**SPECS["efficientnet_v2_b0"].bind(locals()))
 
 
-EfficientNetV2B0 = _make("b0")
-EfficientNetV2B1 = _make("b1")
-EfficientNetV2B2 = _make("b2")
-EfficientNetV2B3 = _make("b3")
-EfficientNetV2S = _make("s")
-EfficientNetV2M = _make("m")
-EfficientNetV2L = _make("l")
+@register(SPECS["efficientnet_v2_b1"])
+def EfficientNetV2B1(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                     name="efficientnetv2-b1", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2B1 (240 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2B1(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
+    """
+    return build_model(**SPECS["efficientnet_v2_b1"].bind(locals()))
+
+
+@register(SPECS["efficientnet_v2_b2"])
+def EfficientNetV2B2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                     name="efficientnetv2-b2", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2B2 (260 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2B2(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1408)
+    """
+    return build_model(**SPECS["efficientnet_v2_b2"].bind(locals()))
+
+
+@register(SPECS["efficientnet_v2_b3"])
+def EfficientNetV2B3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                     name="efficientnetv2-b3", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2B3 (300 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2B3(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1536)
+    """
+    return build_model(**SPECS["efficientnet_v2_b3"].bind(locals()))
+
+
+@register(SPECS["efficientnet_v2_s"])
+def EfficientNetV2S(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                    classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                    name="efficientnetv2-s", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2S (384 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2S(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
+    """
+    return build_model(**SPECS["efficientnet_v2_s"].bind(locals()))
+
+
+@register(SPECS["efficientnet_v2_m"])
+def EfficientNetV2M(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                    classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                    name="efficientnetv2-m", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2M (480 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2M(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
+    """
+    return build_model(**SPECS["efficientnet_v2_m"].bind(locals()))
+
+
+@register(SPECS["efficientnet_v2_l"])
+def EfficientNetV2L(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                    classes=1000, classifier_activation="softmax", include_preprocessing=True,
+                    name="efficientnetv2-l", *, builder: str = "functional") -> keras.Model:
+    """EfficientNetV2L (480 px); arguments as :func:`EfficientNetV2B0`.
+
+    >>> import kapps
+    >>> kapps.EfficientNetV2L(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 1280)
+    """
+    return build_model(**SPECS["efficientnet_v2_l"].bind(locals()))
+

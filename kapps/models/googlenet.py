@@ -49,6 +49,7 @@ Initialization is Keras' default (Glorot uniform, zero biases). Preprocessing:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
@@ -59,8 +60,8 @@ from kapps.blocks import (
 )
 from kapps import validation
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.weights import h5io, manifest
 
 __all__ = ["GoogLeNet", "preprocess_input", "decode_predictions"]
@@ -83,7 +84,7 @@ MODULES: tuple = (
 AUX_TAPS = ("4a", "4d")
 DROPOUT, AUX_DROPOUT = 0.4, 0.7
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def module_table(n1: int, r3: int, n3: int, r5: int, n5: int, proj: int) -> tuple:
@@ -163,17 +164,22 @@ def _add_aux_classifiers(model: keras.Model, classes: int, activation: Any) -> k
     return keras.Model(model.input, outputs, name=model.name)
 
 
-def check_options(options: dict, weights: Any) -> None:
-    if not isinstance(options["aux_classifiers"], bool):
-        raise ValueError(
-            f"`aux_classifiers` must be True or False. Received: aux_classifiers={options['aux_classifiers']!r}"
-        )
+@dataclasses.dataclass(frozen=True)
+class GoogLeNetOptions(Options):
+    """``aux_classifiers``: add the paper's two training heads (see :func:`GoogLeNet`)."""
+
+    aux_classifiers: bool
+
+    def check(self, weights: Any) -> None:
+        if not isinstance(self.aux_classifiers, bool):
+            raise ValueError(
+                f"`aux_classifiers` must be True or False. Received: aux_classifiers={self.aux_classifiers!r}"
+            )
 
 
 SPEC = ModelSpec(
     name="googlenet", keras_name="GoogLeNet", family="googlenet",
-    body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "googlenet", check_options=check_options,
+    body=body, top=top, default_size=224, min_size=32, options=GoogLeNetOptions,
     params=6_998_552, flops=3_165_343_744,
     reference="Szegedy et al. 2014, Going Deeper with Convolutions",
 )
@@ -212,7 +218,8 @@ def GoogLeNet(
     """
     if weights == "imagenet":
         manifest.find(SPEC.name, include_top)  # raises: GoogLeNet has no official ImageNet weights
-    check_options({"aux_classifiers": aux_classifiers}, weights)
+    options = GoogLeNetOptions(aux_classifiers)
+    options.check(weights)
     if aux_classifiers and not include_top:
         raise ValueError(
             "`aux_classifiers=True` needs include_top=True (the auxiliary classifiers are training heads "
@@ -225,7 +232,7 @@ def GoogLeNet(
         )
     validation.check_weights(weights)
     model = build_model(
-        SPEC, {"aux_classifiers": aux_classifiers}, input_shape=input_shape, include_top=include_top,
+        SPEC, options, input_shape=input_shape, include_top=include_top,
         weights=None if aux_classifiers else weights, input_tensor=input_tensor, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, builder=builder,
     )

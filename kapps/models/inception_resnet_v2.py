@@ -15,13 +15,15 @@ theirs (``block35_1_mixed``, ``block35_1_conv``, ``block35_1_ac``, ``conv_7b``, 
 from __future__ import annotations
 
 
+import keras
+
 from kapps.blocks import (
     AutoNames, Chain, Conv, ConvBNAct, InceptionModule, Names, Pool, ScaledResidual,
     inception_conv, output_channels, pool_layer,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
@@ -57,7 +59,7 @@ LAYOUT: tuple[tuple, ...] = (
 )
 STEM_CHANNELS = 192
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def _module(table: tuple, names: AutoNames, concat_name: str, block_name: str) -> InceptionModule:
@@ -79,7 +81,7 @@ def _residual_block(table: tuple, names: AutoNames, prefix: str, channels: int, 
     )
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: Options, input_shape: tuple) -> list:
     names = AutoNames()
     stem = [pool_layer(MAX, names("max_pooling2d")) if step == "pool" else inception_conv(step, names) for step in STEM]
     blocks: list = [Chain(stem, name="stem")]
@@ -99,26 +101,16 @@ def body(options: dict, input_shape: tuple) -> list:
 
 SPEC = ModelSpec(
     name="inception_resnet_v2", keras_name="InceptionResNetV2", family="inception_resnet_v2",
-    body=body, top=top, default_size=299, min_size=75, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "inception_resnet_v2",
+    body=body, top=top, default_size=299, min_size=75,
     params=55_873_736, flops=26_311_588_032, top1=80.3, top5=95.3,
     reference="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
 )
 
 
 @register(SPEC)
-def InceptionResNetV2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v2",
-    *,
-    builder: str = "functional",
-):
+def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                      classes=1000, classifier_activation="softmax", name="inception_resnet_v2", *,
+                      builder: str = "functional") -> keras.Model:
     """InceptionResNetV2, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.InceptionResNetV2`` (input 299x299x3
@@ -131,7 +123,4 @@ def InceptionResNetV2(
     >>> kapps.InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3)).output_shape
     (None, 1, 1, 1536)
     """
-    return build_model(
-        SPEC, {}, input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

@@ -20,8 +20,8 @@ from kapps.blocks import (
     AutoNames, Chain, Conv, Fork, InceptionModule, Pool, inception_conv, pool_layer,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
@@ -81,14 +81,14 @@ MODULES: tuple[tuple[str, tuple], ...] = (
     ("mixed9", module_c(0)), ("mixed10", module_c(1)),
 )
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def _pool(pool: Pool, names: AutoNames) -> keras.layers.Layer:
     return pool_layer(pool, names("average_pooling2d" if pool.kind == "avg" else "max_pooling2d"))
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: Options, input_shape: tuple) -> list:
     names = AutoNames()
     stem = [_pool(MAX, names) if step == "pool" else inception_conv(step, names) for step in STEM]
     blocks: list = [Chain(stem, name="stem")]
@@ -102,26 +102,15 @@ def body(options: dict, input_shape: tuple) -> list:
 
 SPEC = ModelSpec(
     name="inception_v3", keras_name="InceptionV3", family="inception_v3",
-    body=body, top=top, default_size=299, min_size=75, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "inception_v3",
+    body=body, top=top, default_size=299, min_size=75,
     params=23_851_784, flops=11_426_432_192, top1=77.9, top5=93.7,
     reference="Szegedy et al. 2016, Rethinking the Inception Architecture for Computer Vision",
 )
 
 
 @register(SPEC)
-def InceptionV3(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    *,
-    builder: str = "functional",
-):
+def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name="inception_v3", *, builder: str = "functional") -> keras.Model:
     """InceptionV3, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.InceptionV3`` (input 299x299x3 by
@@ -134,7 +123,4 @@ def InceptionV3(
     >>> kapps.InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3)).output_shape
     (None, 1, 1, 2048)
     """
-    return build_model(
-        SPEC, {}, input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

@@ -36,9 +36,8 @@ import keras
 
 from kapps.blocks import ConvBNAct, FlattenDenseClassifier, Names
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
-from kapps.weights import manifest
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = ["LeNet5", "preprocess_input", "decode_predictions"]
 
@@ -49,7 +48,7 @@ HIDDEN: tuple[tuple[int, str], ...] = ((120, "c5"), (84, "f6"))
 FIELD = 32
 ACTIVATION = "tanh"
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def _padding(input_shape: tuple) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -61,7 +60,7 @@ def _padding(input_shape: tuple) -> tuple[tuple[int, int], tuple[int, int]] | No
     return tuple(pads) if any(sum(p) for p in pads) else None
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: Options, input_shape: tuple) -> list:
     blocks: list = []
     padding = _padding(input_shape)
     if padding is not None:
@@ -75,7 +74,7 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> FlattenDenseClassifier:
+def top(options: Options, classes: int, activation: Any) -> FlattenDenseClassifier:
     return FlattenDenseClassifier(
         classes, hidden_units=[u for u, _ in HIDDEN], hidden_names=[n for _, n in HIDDEN],
         hidden_activation=ACTIVATION, activation=activation,
@@ -84,26 +83,15 @@ def top(options: dict, classes: int, activation: Any) -> FlattenDenseClassifier:
 
 SPEC = ModelSpec(
     name="lenet5", keras_name="LeNet5", family="lenet",
-    body=body, top=top, default_size=32, min_size=28, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "lenet5",
+    body=body, top=top, default_size=32, min_size=28,
     params=61_706, flops=833_040, input_channels=1,
     reference="LeCun, Bottou, Bengio & Haffner 1998, Gradient-Based Learning Applied to Document Recognition",
 )
 
 
 @register(SPEC)
-def LeNet5(
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="lenet5",
-    *,
-    builder: str = "functional",
-):
+def LeNet5(input_shape=None, include_top=True, weights=None, input_tensor=None, pooling=None, classes=10,
+           classifier_activation="softmax", name="lenet5", *, builder: str = "functional") -> keras.Model:
     """LeNet-5 for 32x32 grayscale images (28x28 are zero-padded to 32x32).
 
     The keras.applications argument pattern, with defaults fitted to a model that has no
@@ -119,9 +107,4 @@ def LeNet5(
     >>> kapps.LeNet5(input_shape=(28, 28, 1)).count_params()
     61706
     """
-    if weights == "imagenet":
-        manifest.find(SPEC.name, include_top)  # raises: LeNet-5 has no official ImageNet weights
-    return build_model(
-        SPEC, {}, input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import keras
 
 from kapps.blocks import ConvBNAct, ConvClassifier, DepthwiseSeparable, Names
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.models._width_resolution import WidthResolution, check_alpha
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.models._width_resolution import WidthResolution, WidthResolutionOptions
+from kapps.registry import ModelSpec, family_preprocessor, register
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
 
@@ -20,7 +23,7 @@ LAYERS: tuple[tuple[int, int], ...] = (
 )
 WEIGHT_SIZES = (128, 160, 192, 224)
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def _separable_names(i: int) -> tuple[Names, Names]:
@@ -31,8 +34,8 @@ def _separable_names(i: int) -> tuple[Names, Names]:
     return dw, pw
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    alpha, multiplier = options["alpha"], options["depth_multiplier"]
+def body(options: MobileNetOptions, input_shape: tuple) -> list:
+    alpha, multiplier = options.alpha, options.depth_multiplier
     blocks: list = [ConvBNAct(int(32 * alpha), 3, strides=2, activation="relu6", names=Names("", {
         "conv": "conv1", "bn": "conv1_bn", "act": "conv1_relu", "block": "stem"}))]
     for i, (filters, stride) in enumerate(LAYERS, start=1):
@@ -42,16 +45,25 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> ConvClassifier:
-    return ConvClassifier(classes, activation=activation, dropout=options["dropout"])
+def top(options: MobileNetOptions, classes: int, activation: Any) -> ConvClassifier:
+    return ConvClassifier(classes, activation=activation, dropout=options.dropout)
 
 
-RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenet")
+@dataclasses.dataclass(frozen=True)
+class MobileNetOptions(WidthResolutionOptions):
+    """``alpha`` (width), ``depth_multiplier`` (depthwise channels), ``dropout`` (before the classifier)."""
+
+    RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenet")
+    depth_multiplier: int
+    dropout: float
+
+    def check(self, weights: Any) -> None:
+        super().check(weights)
+        check_options(self.depth_multiplier, self.dropout, weights)
 
 
-def check_options(options: dict, weights: Any) -> None:
-    alpha, multiplier, dropout = options["alpha"], options["depth_multiplier"], options["dropout"]
-    check_alpha(alpha)
+def check_options(multiplier: Any, dropout: Any, weights: Any) -> None:
+    """``depth_multiplier`` a positive integer (1 for ImageNet), ``dropout`` in [0, 1)."""
     if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
         raise ValueError(f"`depth_multiplier` must be a positive integer. Received: depth_multiplier={multiplier!r}")
     if weights == "imagenet" and multiplier != 1:
@@ -65,30 +77,16 @@ def check_options(options: dict, weights: Any) -> None:
 
 SPEC = ModelSpec(
     name="mobilenet", keras_name="MobileNet", family="mobilenet",
-    body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
-    default_model_name=RULES.default_model_name, weights_variant=RULES.weights_variant,
-    check_options=check_options, default_size_for=RULES.default_size_for,
+    body=body, top=top, default_size=224, min_size=32, options=MobileNetOptions,
     params=4_253_864, flops=1_137_480_704, top1=70.4, top5=89.5,
     reference="Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision",
 )
 
 
 @register(SPEC)
-def MobileNet(
-    input_shape=None,
-    alpha=1.0,
-    depth_multiplier=1,
-    dropout=1e-3,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    builder: str = "functional",
-):
+def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True, weights="imagenet",
+              input_tensor=None, pooling=None, classes=1000, classifier_activation="softmax", name=None, *,
+              builder: str = "functional") -> keras.Model:
     """MobileNet (v1), with keras.applications' signature and layer names.
 
     ``alpha`` is the width multiplier (ImageNet files: 0.25, 0.5, 0.75, 1.0 at 128-224
@@ -100,9 +98,4 @@ def MobileNet(
     >>> kapps.MobileNet(weights=None, alpha=0.25, include_top=False, pooling="avg").output_shape
     (None, 256)
     """
-    return build_model(
-        SPEC, {"alpha": alpha, "depth_multiplier": depth_multiplier, "dropout": dropout},
-        input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name,
-        builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

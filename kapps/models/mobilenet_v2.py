@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import keras
 
 from kapps.blocks import ConvBNAct, DenseClassifier, InvertedResidual, Names, make_divisible
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.models._width_resolution import WidthResolution, check_alpha
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.models._width_resolution import WidthResolution, WidthResolutionOptions
+from kapps.registry import ModelSpec, family_preprocessor, register
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
 
@@ -32,11 +35,11 @@ BLOCK_NAMES = {
     "project_conv": "{p}project", "project_bn": "{p}project_BN", "add": "{p}add", "block": "{p}unit",
 }
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    alpha = options["alpha"]
+def body(options: MobileNetV2Options, input_shape: tuple) -> list:
+    alpha = options.alpha
     channels = make_divisible(32 * alpha, 8)
     blocks: list = [
         ConvBNAct(channels, 3, strides=2, activation="relu6", names=Names("", {
@@ -58,41 +61,29 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+def top(options: MobileNetV2Options, classes: int, activation: Any) -> DenseClassifier:
     return DenseClassifier(classes, activation=activation)
 
 
-RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenetv2")
+@dataclasses.dataclass(frozen=True)
+class MobileNetV2Options(WidthResolutionOptions):
+    """``alpha``, the width multiplier (its rules: :class:`WidthResolutionOptions`)."""
 
-
-def check_options(options: dict, weights: Any) -> None:
-    check_alpha(options["alpha"])
+    RULES = WidthResolution(sizes=WEIGHT_SIZES, name_prefix="mobilenetv2")
 
 
 SPEC = ModelSpec(
     name="mobilenet_v2", keras_name="MobileNetV2", family="mobilenet_v2",
-    body=body, top=top, default_size=224, min_size=32, preprocessing="tf",
-    default_model_name=RULES.default_model_name, weights_variant=RULES.weights_variant,
-    check_options=check_options, default_size_for=RULES.default_size_for,
+    body=body, top=top, default_size=224, min_size=32, options=MobileNetV2Options,
     params=3_538_984, flops=601_548_544, top1=71.3, top5=90.1,
     reference="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
 )
 
 
 @register(SPEC)
-def MobileNetV2(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    builder: str = "functional",
-):
+def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet", input_tensor=None, pooling=None,
+                classes=1000, classifier_activation="softmax", name=None, *,
+                builder: str = "functional") -> keras.Model:
     """MobileNetV2, with keras.applications' signature and layer names.
 
     Args are those of ``keras.applications.MobileNetV2``; ``alpha`` is the width
@@ -107,8 +98,4 @@ def MobileNetV2(
     >>> model.output_shape
     (None, 1000)
     """
-    return build_model(
-        SPEC, {"alpha": alpha}, input_shape=input_shape, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))

@@ -9,6 +9,7 @@ With ``include_preprocessing=True`` (the default) the model rescales its input i
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any, NamedTuple
 
@@ -18,8 +19,8 @@ from kapps.blocks import (
     Chain, ConvBNAct, ConvClassifier, InvertedResidual, Names, SqueezeExcite, make_divisible, squeeze_channels,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
 
@@ -100,10 +101,10 @@ SE_NAMES = {
     "excite": "{p}squeeze_excite_mul", "block": "{p}squeeze_excite",
 }
 
-preprocess_input = preprocessor("none")
+preprocess_input = family_preprocessor("none")
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: MobileNetV3Options, input_shape: tuple) -> list:
     alpha, minimalistic = options["alpha"], options["minimalistic"]
     activation = RE if minimalistic else HS
     blocks: list = []
@@ -131,7 +132,7 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> ConvClassifier:
+def top(options: MobileNetV3Options, classes: int, activation: Any) -> ConvClassifier:
     last_point = SIZES[options["size"]].last_point
     if options["alpha"] > 1.0:
         last_point = make_divisible(last_point * options["alpha"])
@@ -143,18 +144,18 @@ def top(options: dict, classes: int, activation: Any) -> ConvClassifier:
     )
 
 
-def weights_variant(options: dict, input_shape: tuple) -> dict:
+def weights_variant(options: MobileNetV3Options, input_shape: tuple) -> dict:
     rows, cols = input_shape[0], input_shape[1]
     if rows != cols or rows != WEIGHT_SIZE:
         warnings.warn(
             "`input_shape` is undefined or non-square, or `rows` is not 224. Weights for input shape "
             "(224, 224) will be loaded as the default.",
-            stacklevel=4,
+            stacklevel=6,  # the constructor
         )
     return {"alpha": float(options["alpha"]), "minimalistic": bool(options["minimalistic"])}
 
 
-def check_options(options: dict, weights: Any) -> None:
+def check_options(options: MobileNetV3Options, weights: Any) -> None:
     alpha, minimalistic = options["alpha"], options["minimalistic"]
     rate = options["dropout_rate"]
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
@@ -173,49 +174,44 @@ def check_options(options: dict, weights: Any) -> None:
             )
 
 
-def _make(size: str) -> Any:
-    keras_name = f"MobileNetV3{size.capitalize()}"
+@dataclasses.dataclass(frozen=True)
+class MobileNetV3Options(Options):
+    """The size (``"small"`` or ``"large"``, fixed by each model) and the constructor's options."""
+
+    size: str
+    alpha: float
+    minimalistic: bool
+    dropout_rate: float
+    include_preprocessing: bool
+
+    def check(self, weights: Any) -> None:
+        check_options(self, weights)
+
+    def weights_variant(self, input_shape: tuple) -> dict:
+        return weights_variant(self, input_shape)
+
+
+def mobilenet_v3_spec(size: str) -> ModelSpec:
     info = SIZES[size]
-    spec = ModelSpec(
-        name=f"mobilenet_v3_{size}", keras_name=keras_name, family="mobilenet_v3",
-        body=body, top=top, default_size=WEIGHT_SIZE, min_size=32, preprocessing="none",
-        default_model_name=lambda options, shape, weights: keras_name, weights_variant=weights_variant,
-        check_options=check_options, fixed_size_top=False,
-        params=info.params, flops=info.flops, top1=info.top1, top5=None,
+    return ModelSpec(
+        name=f"mobilenet_v3_{size}", keras_name=f"MobileNetV3{size.capitalize()}", family="mobilenet_v3",
+        body=body, top=top, default_size=WEIGHT_SIZE, min_size=32, options=MobileNetV3Options, fixed={"size": size},
+        fixed_size_top=False, params=info.params, flops=info.flops, top1=info.top1, top5=None,
         reference="Howard et al. 2019, Searching for MobileNetV3",
     )
 
-    def constructor(
-        input_shape=None,
-        alpha=1.0,
-        minimalistic=False,
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        classes=1000,
-        pooling=None,
-        dropout_rate=0.2,
-        classifier_activation="softmax",
-        include_preprocessing=True,
-        name=keras_name,
-        *,
-        builder: str = "functional",
-    ) -> keras.Model:
-        options = {
-            "size": size, "alpha": alpha, "minimalistic": minimalistic, "dropout_rate": dropout_rate,
-            "include_preprocessing": include_preprocessing,
-        }
-        return build_model(
-            spec, options, input_shape=input_shape, include_top=include_top, weights=weights,
-            input_tensor=input_tensor, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name, builder=builder,
-        )
 
-    constructor.__name__ = constructor.__qualname__ = keras_name
-    constructor.__module__ = __name__
-    constructor.__doc__ = f"""{keras_name}, with keras.applications' signature and layer names.
+SPECS = {f"mobilenet_v3_{size}": mobilenet_v3_spec(size) for size in SIZES}
 
-    The arguments are those of ``keras.applications.{keras_name}``: ``alpha`` is the
+
+@register(SPECS["mobilenet_v3_small"])
+def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights="imagenet",
+                     input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Small", *,
+                     builder: str = "functional") -> keras.Model:
+    """MobileNetV3Small, with keras.applications' signature and layer names.
+
+    The arguments are those of ``keras.applications.MobileNetV3Small``: ``alpha`` is the
     width multiplier (ImageNet files: 0.75 and 1.0, or 1.0 with ``minimalistic=True``,
     all at 224 px; other sizes load the 224 px file with a warning), ``minimalistic``
     uses 3x3 kernels, ReLU and no squeeze-excite, ``dropout_rate`` is the rate before the
@@ -227,12 +223,23 @@ def _make(size: str) -> Any:
     ``keras.Sequential`` of blocks).
 
     >>> import kapps
-    >>> model = kapps.{keras_name}(weights=None, alpha=0.75, include_top=False, pooling="avg")
+    >>> model = kapps.MobileNetV3Small(weights=None, alpha=0.75, include_top=False, pooling="avg")
     >>> model.output_shape
-    (None, {make_divisible(make_divisible(info.layers[-1].channels * 0.75) * 6)})
+    (None, 432)
     """
-    return register(spec)(constructor)
+    return build_model(**SPECS["mobilenet_v3_small"].bind(locals()))
 
 
-MobileNetV3Small = _make("small")
-MobileNetV3Large = _make("large")
+@register(SPECS["mobilenet_v3_large"])
+def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights="imagenet",
+                     input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Large", *,
+                     builder: str = "functional") -> keras.Model:
+    """MobileNetV3Large; arguments as :func:`MobileNetV3Small`.
+
+    >>> import kapps
+    >>> model = kapps.MobileNetV3Large(weights=None, alpha=0.75, include_top=False, pooling="avg")
+    >>> model.output_shape
+    (None, 720)
+    """
+    return build_model(**SPECS["mobilenet_v3_large"].bind(locals()))

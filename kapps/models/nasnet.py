@@ -8,14 +8,15 @@ the two previous cells along as a pair (see :mod:`kapps.blocks.nasnet`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
 
 from kapps.blocks import Chain, DenseClassifier, NASNetNormalCell, NASNetReductionCell, batch_norm
-from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.factory import build_model, static_input_shape
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
 
@@ -30,7 +31,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 BN = {"bn_epsilon": 1e-3, "bn_momentum": 0.9997}
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
 def stem(filters: int) -> Chain:
@@ -42,8 +43,8 @@ def stem(filters: int) -> Chain:
     ], name="stem")
 
 
-def body(options: dict, input_shape: tuple) -> list:
-    config = CONFIGS[options["variant"]]
+def body(options: NASNetOptions, input_shape: tuple) -> list:
+    config = CONFIGS[options.variant]
     n, m, skip = config["num_blocks"], config["filter_multiplier"], config["skip_reduction"]
     filters = config["penultimate_filters"] // 24
     blocks: list = [
@@ -63,68 +64,45 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+def top(options: NASNetOptions, classes: int, activation: Any) -> DenseClassifier:
     return DenseClassifier(classes, activation=activation)
 
 
-def _static_input_shape(model: str, input_shape: Any, input_tensor: Any, include_top: bool) -> Any:
-    """Keras' NASNetMobile default without a top (224 px), and static sizes for both models.
+@dataclasses.dataclass(frozen=True)
+class NASNetOptions(Options):
+    """The configuration's key in :data:`CONFIGS` (fixed by each model)."""
 
-    keras.applications builds NASNet on an input of unknown size (NASNetLarge without a top
-    and without ``input_shape``) but the model cannot run: the cells compare the two
-    inputs' sizes to choose how to adjust them. kapps uses the default size instead
-    (331 px for NASNetLarge), and refuses an explicit unknown size.
-    """
-    if input_shape is None and input_tensor is None and not include_top:
-        size = CONFIGS[model]["default_size"]
-        return (size, size, 3)
-    shape = input_shape if input_shape is not None else (
-        None if input_tensor is None else tuple(input_tensor.shape[1:]))
-    if isinstance(shape, (tuple, list)) and len(shape) == 3 and (shape[0] is None or shape[1] is None):
-        raise ValueError(
-            "`input_shape` must be static (no None entries): NASNet's cells match the sizes of their two "
-            f"inputs when the model is built. Received: input_shape={tuple(shape)}"
-        )
-    return input_shape
+    variant: str
 
 
-def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
-    size = CONFIGS[name]["default_size"]
+def nasnet_spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
     return ModelSpec(
-        name=name, keras_name=keras_name, family="nasnet",
-        body=body, top=top, default_size=size, min_size=32, preprocessing="tf",
-        default_model_name=lambda options, shape, weights: name,
+        name=name, keras_name=keras_name, family="nasnet", body=body, top=top,
+        default_size=CONFIGS[name]["default_size"], min_size=32, static_input=True,
+        options=NASNetOptions, fixed={"variant": name},
         params=params, flops=flops, top1=top1, top5=top5,
         reference="Zoph et al. 2018, Learning Transferable Architectures for Scalable Image Recognition",
     )
 
 
 SPECS = {
-    "nasnet_mobile": _spec("nasnet_mobile", "NASNetMobile", 5_326_716, 1_127_277_632, 74.4, 91.9),
-    "nasnet_large": _spec("nasnet_large", "NASNetLarge", 88_949_818, 47_566_829_316, 82.5, 96.0),
+    "nasnet_mobile": nasnet_spec("nasnet_mobile", "NASNetMobile", 5_326_716, 1_127_277_632, 74.4, 91.9),
+    "nasnet_large": nasnet_spec("nasnet_large", "NASNetLarge", 88_949_818, 47_566_829_316, 82.5, 96.0),
 }
 
 
-def _build(model: str, input_shape: Any, input_tensor: Any, include_top: Any, **arguments: Any) -> keras.Model:
-    if isinstance(include_top, bool):
-        input_shape = _static_input_shape(model, input_shape, input_tensor, include_top)
-    return build_model(SPECS[model], {"variant": model}, input_shape=input_shape, input_tensor=input_tensor,
-                       include_top=include_top, **arguments)
+def _static_input_shape(model: str, input_shape: Any, input_tensor: Any, include_top: bool) -> Any:
+    """The input shape the factory's ``static_input`` rule gives ``model`` (see
+    :func:`kapps.factory.static_input_shape`): 331 px for NASNetLarge without a top."""
+    requested = input_shape if input_shape is not None else (
+        None if input_tensor is None else tuple(input_tensor.shape[1:]))
+    return static_input_shape(SPECS[model], input_shape, requested, include_top)
 
 
 @register(SPECS["nasnet_mobile"])
-def NASNetMobile(
-    input_shape=None,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="nasnet_mobile",
-    *,
-    builder: str = "functional",
-):
+def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None, pooling=None,
+                 classes=1000, classifier_activation="softmax", name="nasnet_mobile", *,
+                 builder: str = "functional") -> keras.Model:
     """NASNet-A (4 @ 1056), 224 px, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.NASNetMobile`` (without a top and
@@ -137,31 +115,19 @@ def NASNetMobile(
     >>> kapps.NASNetMobile(weights=None, include_top=False, pooling="avg").output_shape
     (None, 1056)
     """
-    return _build("nasnet_mobile", input_shape, input_tensor, include_top, weights=weights, pooling=pooling,
-                  classes=classes, classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["nasnet_mobile"].bind(locals()))
 
 
 @register(SPECS["nasnet_large"])
-def NASNetLarge(
-    input_shape=None,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="nasnet_large",
-    *,
-    builder: str = "functional",
-):
+def NASNetLarge(input_shape=None, include_top=True, weights="imagenet", input_tensor=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name="nasnet_large", *, builder: str = "functional") -> keras.Model:
     """NASNet-A (6 @ 4032), 331 px; arguments as :func:`NASNetMobile`.
 
     Without a top and without ``input_shape`` the input is 331 x 331 x 3 (Keras builds
-    an unknown-size model that cannot run; see ``_static_input_shape``).
+    an unknown-size model that cannot run; see :func:`kapps.factory.static_input_shape`).
 
     >>> import kapps
     >>> kapps.model_info("nasnet_large")["default_size"]
     331
     """
-    return _build("nasnet_large", input_shape, input_tensor, include_top, weights=weights, pooling=pooling,
-                  classes=classes, classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["nasnet_large"].bind(locals()))

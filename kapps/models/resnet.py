@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import keras
 
 from kapps.blocks import Bottleneck, Chain, ConvBNAct, Names, RESNET_BN_EPSILON
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top, named_pool_no_top as no_top
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
@@ -25,7 +25,7 @@ DEPTHS: dict[str, tuple[int, ...]] = {
     "resnet152": (3, 8, 36, 3),
 }
 
-preprocess_input = preprocessor("caffe")
+preprocess_input = family_preprocessor("caffe")
 
 
 def stem(*, bn: bool) -> Chain:
@@ -43,9 +43,9 @@ def stem(*, bn: bool) -> Chain:
     ], name="stem")
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: ResNetOptions, input_shape: tuple) -> list:
     blocks: list = [stem(bn=True)]
-    for stage, (width, stride, depth) in enumerate(zip(WIDTHS, STRIDES, options["depths"]), start=2):
+    for stage, (width, stride, depth) in enumerate(zip(WIDTHS, STRIDES, options.depths), start=2):
         blocks.append(Chain([
             Bottleneck(width, stride if i == 1 else 1, conv_shortcut=i == 1, names=f"conv{stage}_block{i}_")
             for i in range(1, depth + 1)
@@ -53,41 +53,32 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def _spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
+@dataclasses.dataclass(frozen=True)
+class ResNetOptions(Options):
+    """The bottlenecks per stage (fixed by each model, from :data:`DEPTHS`)."""
+
+    depths: tuple[int, ...]
+
+
+def resnet_spec(name: str, keras_name: str, params: int, flops: int, top1: float, top5: float) -> ModelSpec:
     return ModelSpec(
-        name=name, keras_name=keras_name, family="resnet",
-        body=lambda options, shape: body({**options, "depths": DEPTHS[name]}, shape),
-        top=top, no_top=no_top, default_size=224, min_size=32, preprocessing="caffe",
-        default_model_name=lambda options, shape, weights: name,
+        name=name, keras_name=keras_name, family="resnet", body=body, top=top, no_top=no_top,
+        default_size=224, min_size=32, options=ResNetOptions, fixed={"depths": DEPTHS[name]},
         params=params, flops=flops, top1=top1, top5=top5,
         reference="He et al. 2016, Deep Residual Learning for Image Recognition",
     )
 
 
 SPECS = {
-    "resnet50": _spec("resnet50", "ResNet50", 25_636_712, 7_715_946_496, 74.9, 92.1),
-    "resnet101": _spec("resnet101", "ResNet101", 44_707_176, 15_140_388_864, 76.4, 92.8),
-    "resnet152": _spec("resnet152", "ResNet152", 60_419_944, 22_564_831_232, 76.6, 93.1),
+    "resnet50": resnet_spec("resnet50", "ResNet50", 25_636_712, 7_715_946_496, 74.9, 92.1),
+    "resnet101": resnet_spec("resnet101", "ResNet101", 44_707_176, 15_140_388_864, 76.4, 92.8),
+    "resnet152": resnet_spec("resnet152", "ResNet152", 60_419_944, 22_564_831_232, 76.6, 93.1),
 }
 
 
-def _build(model: str, **arguments: Any) -> keras.Model:
-    return build_model(SPECS[model], {}, **arguments)
-
-
 @register(SPECS["resnet50"])
-def ResNet50(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50",
-    *,
-    builder: str = "functional",
-):
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="resnet50", *, builder: str = "functional") -> keras.Model:
     """ResNet50 (stages of 3, 4, 6, 3 bottlenecks), with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.ResNet50``; keyword-only ``builder`` is
@@ -99,54 +90,28 @@ def ResNet50(
     >>> kapps.ResNet50(weights=None, include_top=False, pooling="avg").output_shape
     (None, 2048)
     """
-    return _build("resnet50", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["resnet50"].bind(locals()))
 
 
 @register(SPECS["resnet101"])
-def ResNet101(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet101",
-    *,
-    builder: str = "functional",
-):
+def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", name="resnet101", *, builder: str = "functional") -> keras.Model:
     """ResNet101 (stages of 3, 4, 23, 3 bottlenecks); arguments as :func:`ResNet50`.
 
     >>> import kapps
     >>> kapps.ResNet101(weights=None, input_shape=(64, 64, 3), include_top=False).output_shape
     (None, 2, 2, 2048)
     """
-    return _build("resnet101", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["resnet101"].bind(locals()))
 
 
 @register(SPECS["resnet152"])
-def ResNet152(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet152",
-    *,
-    builder: str = "functional",
-):
+def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", name="resnet152", *, builder: str = "functional") -> keras.Model:
     """ResNet152 (stages of 3, 8, 36, 3 bottlenecks); arguments as :func:`ResNet50`.
 
     >>> import kapps
     >>> kapps.ResNet152(weights=None, classes=10).output_shape
     (None, 10)
     """
-    return _build("resnet152", include_top=include_top, weights=weights, input_tensor=input_tensor,
-                  input_shape=input_shape, pooling=pooling, classes=classes,
-                  classifier_activation=classifier_activation, name=name, builder=builder)
+    return build_model(**SPECS["resnet152"].bind(locals()))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 
+import keras
+
 from kapps.blocks import (
     AutoNames, Chain, ConvBNAct, Names, PoolingHead, SeparableStack, separable_units,
 )
 from kapps.factory import build_model
-from kapps.imagenet import decode_predictions, preprocessor
-from kapps.registry import ModelSpec, register
+from kapps.imagenet import decode_predictions
+from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
@@ -27,10 +29,10 @@ STACKS: tuple[tuple[tuple[int, ...], bool], ...] = (
 #: Exit flow tail (block14): separable convolutions activated after their BatchNorm.
 TAIL: tuple[int, ...] = (1536, 2048)
 
-preprocess_input = preprocessor("tf")
+preprocess_input = family_preprocessor("tf")
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def body(options: Options, input_shape: tuple) -> list:
     blocks: list = [Chain([
         ConvBNAct(filters, 3, stride, padding="valid", names=Names(f"block1_conv{i}", {
             "conv": "{p}", "bn": "{p}_bn", "act": "{p}_act", "block": "{p}_unit"}))
@@ -54,32 +56,21 @@ def body(options: dict, input_shape: tuple) -> list:
 KERAS_POOL_NAMES = {"avg": "global_average_pooling2d", "max": "global_max_pooling2d"}
 
 
-def no_top(options: dict, pooling: str | None) -> PoolingHead | None:
+def no_top(options: Options, pooling: str | None) -> PoolingHead | None:
     return None if pooling is None else PoolingHead(pooling, pool_name=KERAS_POOL_NAMES[pooling])
 
 
 SPEC = ModelSpec(
     name="xception", keras_name="Xception", family="xception",
-    body=body, top=top, no_top=no_top, default_size=299, min_size=71, preprocessing="tf",
-    default_model_name=lambda options, shape, weights: "xception",
+    body=body, top=top, no_top=no_top, default_size=299, min_size=71,
     params=22_910_480, flops=16_714_806_992, top1=79.0, top5=94.5,
     reference="Chollet 2017, Xception: Deep Learning with Depthwise Separable Convolutions",
 )
 
 
 @register(SPEC)
-def Xception(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="xception",
-    *,
-    builder: str = "functional",
-):
+def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="xception", *, builder: str = "functional") -> keras.Model:
     """Xception, with keras.applications' signature and layer names (default input 299x299).
 
     Arguments are those of ``keras.applications.Xception`` (inputs at least 71x71);
@@ -92,8 +83,4 @@ def Xception(
     >>> kapps.Xception(weights=None, include_top=False, input_shape=(71, 71, 3)).output_shape
     (None, 3, 3, 2048)
     """
-    return build_model(
-        SPEC, {}, input_shape=input_shape, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, builder=builder,
-    )
+    return build_model(**SPEC.bind(locals()))
