@@ -29,5 +29,14 @@ def build_functional(
 def build_sequential(
     blocks: Sequence[keras.layers.Layer], input_shape: tuple, name: str | None
 ) -> keras.Sequential:
-    """A ``keras.Sequential`` whose layers are the blocks themselves (stem, blocks, head)."""
-    return keras.Sequential([keras.Input(shape=input_shape), *blocks], name=name)
+    """A ``keras.Sequential`` whose layers are the blocks themselves (stem, blocks, head).
+
+    The blocks' weights are created inside the model's name scope, so a dot in the
+    model's name (``mobilenetv2_1.00_224``) would reach every variable path, which the
+    torch backend refuses: the Sequential model's name has its dots replaced by ``_``.
+
+    >>> build_sequential([keras.layers.Dense(2, name="fc")], (3,), "net_1.00").name
+    'net_1_00'
+    """
+    safe_name = None if name is None else name.replace(".", "_")
+    return keras.Sequential([keras.Input(shape=input_shape), *blocks], name=safe_name)

@@ -119,3 +119,90 @@ def test_from_config_rebuilds_the_layer(cls):
     expected, actual = layer(x, training=False), clone(x, training=False)
     for e, a in zip(keras.tree.flatten(expected), keras.tree.flatten(actual)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-6, atol=1e-6)
+
+
+# -- channels_first -------------------------------------------------------------------
+
+#: Run under the jax backend in a fresh process (TensorFlow's CPU kernels cannot run every
+#: channels_first convolution): each block built channels_last and channels_first with
+#: the same weights, on transposed inputs; prints the largest difference per block.
+CHANNELS_FIRST_CHECK = r"""
+import json
+import keras, numpy as np
+from kapps import blocks as B
+rng = np.random.default_rng(0)
+cases = {
+    "MBConv": (lambda f: B.MBConv(8, 12, 6, 2, kernel_size=5, names="b_", data_format=f), [(7, 7, 8)]),
+    "NASNetReductionCell": (lambda f: B.NASNetReductionCell(4, "s", data_format=f), [(7, 7, 8), (14, 14, 6)]),
+    "NASNetNormalCell": (lambda f: B.NASNetNormalCell(4, "n", data_format=f), [(4, 4, 8), (4, 4, 6)]),
+    "DenseLayer": (lambda f: B.DenseLayer(4, names="d_", data_format=f), [(6, 6, 8)]),
+    "Transition": (lambda f: B.Transition(4, names="t_", data_format=f), [(6, 6, 8)]),
+    "SeparableStack": (lambda f: B.SeparableStack((6, 6), downsample=True, names="x_", data_format=f), [(6, 6, 4)]),
+    "PreActBottleneck": (lambda f: B.PreActBottleneck(4, strides=2, names="p_", data_format=f), [(6, 6, 16)]),
+    "InceptionModule": (lambda f: B.InceptionModule.from_table(
+        ((B.Conv(4),), (B.Pool("max"), B.Conv(3, 3)), (B.Conv(2), B.Fork(((B.Conv(5, (1, 3)),), (B.Conv(6, (3, 1)),))))),
+        data_format=f, name="m", make_conv=lambda c: B.ConvBNAct(
+            c.filters, c.kernel, c.strides, data_format=f, names=f"c{c.filters}_")), [(5, 5, 3)]),
+    "LocalResponseNormalization": (lambda f: B.LocalResponseNormalization(data_format=f), [(4, 4, 6)]),
+    "ConvClassifier": (lambda f: B.ConvClassifier(5, hidden_filters=8, data_format=f), [(5, 5, 4)]),
+    "FlattenDenseClassifier": (lambda f: B.FlattenDenseClassifier(5, hidden_units=(6,), data_format=f),
+                               [(3, 3, 2)]),
+}
+to_first = lambda x: np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
+to_last = lambda y: np.transpose(y, (0, 2, 3, 1)) if y.ndim == 4 else y
+result = {}
+for name, (make, shapes) in cases.items():
+    xs = [rng.normal(size=(2, *s)).astype("float32") for s in shapes]
+    last, first = make("channels_last"), make("channels_first")
+    feed_last = xs[0] if len(xs) == 1 else tuple(xs)
+    feed_first = to_first(xs[0]) if len(xs) == 1 else tuple(map(to_first, xs))
+    last(feed_last), first(feed_first)
+    weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in last.get_weights()]
+    last.set_weights(weights)
+    first.set_weights(weights)
+    pairs = zip(keras.tree.flatten(last(feed_last, training=False)), keras.tree.flatten(first(feed_first, training=False)))
+    result[name] = max(float(np.max(np.abs(np.asarray(a) - to_last(np.asarray(b))))) for a, b in pairs)
+print(json.dumps(result))
+"""
+
+
+def test_channels_first_blocks_match_channels_last_on_transposed_inputs():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(repo)}
+    run = subprocess.run([sys.executable, "-c", CHANNELS_FIRST_CHECK], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    differences = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(differences) == 11
+    assert max(differences.values()) <= 1e-5, differences
+
+
+def test_image_data_format_is_read_at_construction_and_recorded():
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        block = B.ConvBNAct(8, 3, strides=2, padding="pad_then_valid", names="s_")
+        se = B.SqueezeExcite(8, 2, keep_dims_pool=False, names="se_")
+    finally:
+        keras.config.set_image_data_format(previous)
+    assert block.get_config()["data_format"] == "channels_first"
+    clone = B.ConvBNAct.from_config(block.get_config())  # built under channels_last, keeps its layout
+    out = clone(keras.KerasTensor((None, 3, 9, 9)))
+    assert tuple(out.shape) == (None, 8, 5, 5)
+    assert clone.bn.axis == 1 and clone.conv.data_format == "channels_first"
+    assert clone.pad.padding == ((1, 1), (1, 1)) and clone.pad.data_format == "channels_first"
+    assert se.reshape.target_shape == (8, 1, 1) and se.pool.data_format == "channels_first"
+    assert tuple(se(keras.KerasTensor((None, 8, 5, 5))).shape) == (None, 8, 5, 5)
+
+
+def test_bad_data_format_names_the_argument():
+    with pytest.raises(ValueError, match=r"`data_format` must be one of 'channels_last', 'channels_first'. "
+                                         r"Received: data_format='NHWC'"):
+        B.ConvBNAct(8, data_format="NHWC")
+    with pytest.raises(ValueError, match="`data_format` must be 'channels_last' for ConvNeXtBlock"):
+        B.ConvNeXtBlock(8, data_format="channels_first")

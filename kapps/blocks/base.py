@@ -14,12 +14,15 @@ why one weight file loads into both builders by layer name.
 
 from __future__ import annotations
 
-__all__ = ["Block", "Names", "apply"]
+__all__ = ["Block", "Names", "apply", "channel_axis", "resolve_data_format", "DATA_FORMATS"]
 
 import inspect
 from typing import Any, Mapping
 
 import keras
+
+#: The image layouts Keras accepts for ``data_format``.
+DATA_FORMATS = ("channels_last", "channels_first")
 
 #: Keys of a block's config that ``keras.layers.Layer`` itself writes and reads.
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -79,6 +82,31 @@ def as_names(names: "Names | str | None", default_prefix: str) -> Names:
     return Names(default_prefix if names is None else names)
 
 
+def resolve_data_format(data_format: str | None) -> str:
+    """``data_format``, or Keras' ``image_data_format()`` (read now, at construction) for None.
+
+    >>> resolve_data_format("channels_first")
+    'channels_first'
+    >>> resolve_data_format(None) == keras.config.image_data_format()
+    True
+    """
+    from kapps.validation import check_choice  # kapps.validation imports kapps.blocks
+
+    if data_format is None:
+        return keras.config.image_data_format()
+    check_choice("data_format", data_format, DATA_FORMATS)
+    return data_format
+
+
+def channel_axis(data_format: str) -> int:
+    """The channel axis of a 4-D image batch: 1 (channels_first) or -1 (channels_last).
+
+    >>> channel_axis("channels_first"), channel_axis("channels_last")
+    (1, -1)
+    """
+    return 1 if data_format == "channels_first" else -1
+
+
 class Block(keras.layers.Layer):
     """A layer built from named sub-layers; subclasses implement :meth:`forward`.
 
@@ -118,6 +146,17 @@ class Block(keras.layers.Layer):
     def __init__(self, name: str | None = None, **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self._shape_ready = False
+
+    def use_data_format(self, data_format: str | None) -> str:
+        """Resolve ``data_format`` (see :func:`resolve_data_format`) and record it in the config.
+
+        Recorded even when it came from ``image_data_format()``, so that a saved block
+        reloads with the layout it was built with.
+        """
+        self.data_format = resolve_data_format(data_format)
+        self.channel_axis = channel_axis(self.data_format)
+        self._block_arguments["data_format"] = self.data_format
+        return self.data_format
 
     # -- serialization --------------------------------------------------------------
     def get_config(self) -> dict:

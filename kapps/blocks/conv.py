@@ -14,13 +14,13 @@ from kapps.blocks.padding import same_padding_for_stride
 
 
 def batch_norm(
-    name: str, epsilon: float = 1e-3, momentum: float = 0.99, scale: bool = True
+    name: str, epsilon: float = 1e-3, momentum: float = 0.99, scale: bool = True, axis: int = -1
 ) -> keras.layers.BatchNormalization:
-    """Channels-last BatchNormalization with Keras' defaults unless told otherwise.
+    """BatchNormalization over channel ``axis`` (-1, or 1 for channels_first), Keras' defaults otherwise.
 
     ``scale=False`` leaves out gamma (the Inception families' BatchNorm).
     """
-    return keras.layers.BatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, scale=scale, name=name)
+    return keras.layers.BatchNormalization(axis=axis, epsilon=epsilon, momentum=momentum, scale=scale, name=name)
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -45,6 +45,8 @@ class ConvBNAct(Block):
             ``correct_pad``) or ``"bottom_right"`` (always one pixel at bottom/right).
         bn_scale: whether BatchNorm has a learned scale (gamma); Inception has none.
         groups: grouped convolution (``Conv2D(groups=...)``), e.g. AlexNet's two towers.
+        data_format: ``"channels_last"``, ``"channels_first"``, or None for
+            ``keras.config.image_data_format()`` at construction.
 
     >>> import numpy as np
     >>> block = ConvBNAct(8, 3, strides=2, activation="relu6", names="stem_")
@@ -70,6 +72,7 @@ class ConvBNAct(Block):
         pad_mode: str = "correct",
         bn_scale: bool = True,
         groups: int = 1,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "conv_")
@@ -79,6 +82,7 @@ class ConvBNAct(Block):
             raise ValueError(
                 f"`padding` must be 'same', 'valid' or 'pad_then_valid'. Received: padding={padding!r}"
             )
+        fmt = self.use_data_format(data_format)
         self.kernel_size = kernel_size
         self.pad_role_name = names("pad")
         self.explicit_pad = padding == "pad_then_valid"
@@ -88,20 +92,21 @@ class ConvBNAct(Block):
         if depthwise:
             self.conv = keras.layers.DepthwiseConv2D(
                 kernel_size, strides=strides, padding=conv_padding, depth_multiplier=depth_multiplier,
-                use_bias=use_bias, name=names("conv"),
+                use_bias=use_bias, data_format=fmt, name=names("conv"),
             )
         else:
             self.conv = keras.layers.Conv2D(
                 filters, kernel_size, strides=strides, padding=conv_padding, use_bias=use_bias,
-                groups=groups, name=names("conv"),
+                groups=groups, data_format=fmt, name=names("conv"),
             )
-        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, bn_scale) if bn else None
+        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, bn_scale, self.channel_axis) if bn else None
         self.act = make_activation(activation, names("act"))
 
     def create_shape_dependent(self, input_shape: Any) -> None:
         if self.explicit_pad:
             self.pad = keras.layers.ZeroPadding2D(
-                same_padding_for_stride(input_shape, self.kernel_size, self.pad_mode), name=self.pad_role_name
+                same_padding_for_stride(input_shape, self.kernel_size, self.pad_mode, self.data_format),
+                data_format=self.data_format, name=self.pad_role_name,
             )
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
@@ -140,12 +145,14 @@ class DepthwiseSeparable(Block):
         bn_momentum: float = 0.99,
         names: tuple[Names, Names] | None = None,
         pad_mode: str = "bottom_right",
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         dw_names, pw_names = names or (Names("dw_"), Names("pw_"))
         kwargs.setdefault("name", pw_names("separable"))
         super().__init__(**kwargs)
-        common = dict(activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        common = dict(activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+                      data_format=self.use_data_format(data_format))
         self.depthwise = ConvBNAct(
             None, kernel_size, strides, depthwise=True, depth_multiplier=depth_multiplier,
             padding="same" if strides == 1 else "pad_then_valid", pad_mode=pad_mode, names=dw_names,

@@ -65,6 +65,8 @@ class ConvNeXtBlock(Block):
         layer_scale_init_value: initial layer-scale value, or None for no layer scale.
         expansion: width of the MLP's hidden layer, in multiples of ``projection_dim``.
         layer_norm_epsilon: LayerNorm epsilon.
+        data_format: must resolve to ``"channels_last"`` (None: Keras' setting): the
+            pointwise layers are Dense layers over the last axis, as in keras.applications.
 
     Roles (for :class:`~kapps.blocks.Names`): ``depthwise_conv``, ``layernorm``,
     ``pointwise_conv_1``, ``gelu``, ``pointwise_conv_2``, ``layer_scale``,
@@ -88,11 +90,17 @@ class ConvNeXtBlock(Block):
         kernel_size: int = 7,
         layer_norm_epsilon: float = 1e-6,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "convnext_block_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
+        if self.use_data_format(data_format) != "channels_last":
+            raise ValueError(
+                "`data_format` must be 'channels_last' for ConvNeXtBlock (its pointwise layers are Dense layers "
+                f"over the last axis). Received: data_format={self.data_format!r}"
+            )
         if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) \
                 or not 0 <= drop_path_rate < 1:
             raise ValueError(f"`drop_path_rate` must be a number in [0, 1). Received: drop_path_rate={drop_path_rate!r}")

@@ -28,17 +28,19 @@ from kapps.blocks.resnet import BNAct
 DENSENET_BN_EPSILON = 1.001e-5
 
 
-def _pre_activation(names: Names, unit: str, activation: Any, bn_epsilon: float, bn_momentum: float) -> BNAct:
+def _pre_activation(
+    names: Names, unit: str, activation: Any, bn_epsilon: float, bn_momentum: float, data_format: str
+) -> BNAct:
     return BNAct(
-        activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+        activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format,
         names=Names("", {"bn": names(f"{unit}_bn"), "act": names(f"{unit}_relu"), "block": names(f"{unit}_preact")}),
     )
 
 
-def _conv(filters: int, kernel_size: int, names: Names, unit: str) -> ConvBNAct:
+def _conv(filters: int, kernel_size: int, names: Names, unit: str, data_format: str) -> ConvBNAct:
     """A bare convolution (no BN, no activation, no bias) named ``{prefix}{unit}_conv``."""
     return ConvBNAct(
-        filters, kernel_size, padding="same", bn=False, activation=None, use_bias=False,
+        filters, kernel_size, padding="same", bn=False, activation=None, use_bias=False, data_format=data_format,
         names=Names("", {"conv": names(f"{unit}_conv"), "block": names(f"{unit}_unit")}),
     )
 
@@ -68,18 +70,20 @@ class DenseLayer(Block):
         bn_epsilon: float = DENSENET_BN_EPSILON,
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "dense_layer_")
         kwargs.setdefault("name", names("layer"))
         super().__init__(**kwargs)
-        bn = dict(activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        fmt = self.use_data_format(data_format)
+        bn = dict(activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=fmt)
         self.growth_rate = growth_rate
         self.preact1 = _pre_activation(names, "0", **bn)
-        self.conv1 = _conv(bottleneck * growth_rate, 1, names, "1")
+        self.conv1 = _conv(bottleneck * growth_rate, 1, names, "1", fmt)
         self.preact2 = _pre_activation(names, "1", **bn)
-        self.conv2 = _conv(growth_rate, 3, names, "2")
-        self.concat = keras.layers.Concatenate(axis=-1, name=names("concat"))
+        self.conv2 = _conv(growth_rate, 3, names, "2", fmt)
+        self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=names("concat"))
 
     def forward(self, inputs: Any, training: bool | None = None) -> Any:
         x = self.preact1.run(inputs, training=training)
@@ -111,17 +115,19 @@ class DenseBlock(Block):
         bn_epsilon: float = DENSENET_BN_EPSILON,
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "dense_block_")
         kwargs.setdefault("name", names("dense_block"))
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"`num_layers` must be a positive integer. Received: num_layers={num_layers!r}")
         self.dense_layers = [
             DenseLayer(
                 growth_rate, bottleneck=bottleneck, activation=activation, bn_epsilon=bn_epsilon,
-                bn_momentum=bn_momentum, names=names.sub(f"block{i}_"),
+                bn_momentum=bn_momentum, names=names.sub(f"block{i}_"), data_format=fmt,
             )
             for i in range(1, num_layers + 1)
         ]
@@ -153,20 +159,22 @@ class Transition(Block):
         bn_epsilon: float = DENSENET_BN_EPSILON,
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "transition_")
         kwargs.setdefault("name", names("transition"))
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         self.preact = BNAct(
-            activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+            activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=fmt,
             names=Names("", {"bn": names("bn"), "act": names("relu"), "block": names("preact")}),
         )
         self.conv = ConvBNAct(
-            filters, 1, bn=False, activation=None, use_bias=False,
+            filters, 1, bn=False, activation=None, use_bias=False, data_format=fmt,
             names=Names("", {"conv": names("conv"), "block": names("conv_unit")}),
         )
-        self.pool = keras.layers.AveragePooling2D(2, strides=2, name=names("pool"))
+        self.pool = keras.layers.AveragePooling2D(2, strides=2, data_format=fmt, name=names("pool"))
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
         x = self.preact.run(x, training=training)

@@ -14,14 +14,16 @@ from kapps.blocks.base import Block
 POOLING_CHOICES = (None, "avg", "max")
 
 
-def global_pool(pooling: str | None, name: str | None = None, keepdims: bool = False) -> keras.layers.Layer | None:
+def global_pool(
+    pooling: str | None, name: str | None = None, keepdims: bool = False, data_format: str | None = None
+) -> keras.layers.Layer | None:
     """``GlobalAveragePooling2D`` for ``"avg"``, ``GlobalMaxPooling2D`` for ``"max"``, None for None."""
     if pooling is None:
         return None
     if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name=name, keepdims=keepdims)
+        return keras.layers.GlobalAveragePooling2D(data_format=data_format, name=name, keepdims=keepdims)
     if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name=name, keepdims=keepdims)
+        return keras.layers.GlobalMaxPooling2D(data_format=data_format, name=name, keepdims=keepdims)
     raise ValueError(f"`pooling` must be one of None, 'avg' or 'max'. Received: pooling={pooling!r}")
 
 
@@ -29,11 +31,12 @@ def global_pool(pooling: str | None, name: str | None = None, keepdims: bool = F
 class PoolingHead(Block):
     """The no-top head: optional global average or max pooling (``include_top=False``)."""
 
-    def __init__(self, pooling: str | None, *, pool_name: str | None = None, **kwargs: Any):
+    def __init__(self, pooling: str | None, *, pool_name: str | None = None, data_format: str | None = None,
+                 **kwargs: Any):
         kwargs.setdefault("name", "pooling_head")
         super().__init__(**kwargs)
         self.pooling = pooling
-        self.pool = global_pool(pooling, pool_name)
+        self.pool = global_pool(pooling, pool_name, data_format=self.use_data_format(data_format))
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
         return x if self.pool is None else self.pool(x)
@@ -59,11 +62,12 @@ class DenseClassifier(Block):
         pool_name: str | None = None,
         dropout_name: str = "top_dropout",
         dense_name: str = "predictions",
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", "classifier")
         super().__init__(**kwargs)
-        self.pool = global_pool(pooling, pool_name)
+        self.pool = global_pool(pooling, pool_name, data_format=self.use_data_format(data_format))
         self.dropout = keras.layers.Dropout(dropout, name=dropout_name) if dropout else None
         self.dense = keras.layers.Dense(classes, activation=activation, name=dense_name)
 
@@ -104,18 +108,20 @@ class ConvClassifier(Block):
         hidden_activation: str | Callable | None = None,
         hidden_name: str = "conv_2",
         hidden_activation_name: str = "conv_2_activation",
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", "classifier")
         super().__init__(**kwargs)
-        self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True)
+        fmt = self.use_data_format(data_format)
+        self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, data_format=fmt)
         self.hidden = (
-            keras.layers.Conv2D(hidden_filters, 1, padding="same", use_bias=True, name=hidden_name)
+            keras.layers.Conv2D(hidden_filters, 1, padding="same", use_bias=True, data_format=fmt, name=hidden_name)
             if hidden_filters else None
         )
         self.hidden_act = make_activation(hidden_activation, hidden_activation_name) if hidden_filters else None
         self.dropout = keras.layers.Dropout(dropout, name=dropout_name) if dropout is not None else None
-        self.conv = keras.layers.Conv2D(classes, 1, padding="same", name=conv_name)
+        self.conv = keras.layers.Conv2D(classes, 1, padding="same", data_format=fmt, name=conv_name)
         self.reshape = keras.layers.Reshape((classes,), name=reshape_name)
         self.act = keras.layers.Activation(activation, name=activation_name)
 

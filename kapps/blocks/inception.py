@@ -93,13 +93,15 @@ def output_channels(table: Table, in_channels: int) -> int:
     return sum(branch(steps, in_channels) for steps in table)
 
 
-def pool_layer(pool: Pool, name: str | None = None) -> keras.layers.Layer:
+def pool_layer(pool: Pool, name: str | None = None, data_format: str | None = None) -> keras.layers.Layer:
     """The Keras pooling layer for a :class:`Pool` table entry."""
     layer = keras.layers.AveragePooling2D if pool.kind == "avg" else keras.layers.MaxPooling2D
-    return layer(pool.size, strides=pool.strides, padding=pool.padding, name=name)
+    return layer(pool.size, strides=pool.strides, padding=pool.padding, data_format=data_format, name=name)
 
 
-def inception_conv(conv: Conv, names: AutoNames, *, name: str | None = None) -> ConvBNAct:
+def inception_conv(
+    conv: Conv, names: AutoNames, *, name: str | None = None, data_format: str | None = None
+) -> ConvBNAct:
     """Conv (no bias) - BatchNorm (no scale) - ReLU: the unit of InceptionV3 and Inception-ResNet.
 
     Named as keras.applications names it: by ``names`` (Keras' automatic names,
@@ -118,6 +120,7 @@ def inception_conv(conv: Conv, names: AutoNames, *, name: str | None = None) -> 
         roles = {"conv": name, "bn": f"{name}_bn", "act": f"{name}_ac"}
     return ConvBNAct(
         conv.filters, conv.kernel, conv.strides, padding=conv.padding, bn_scale=False, activation="relu",
+        data_format=data_format,
         names=Names("", {**roles, "block": f"{conv_name}_unit"}),
     )
 
@@ -142,16 +145,18 @@ class InceptionModule(Block):
         branches: Sequence[keras.layers.Layer | Sequence[keras.layers.Layer]],
         *,
         concat_name: str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.use_data_format(data_format)
         if len(branches) < 2:
             raise ValueError(f"`branches` must hold at least two branches. Received: {len(branches)} branch(es)")
         self.branches = [
             branch if isinstance(branch, keras.layers.Layer) else Chain(list(branch), name=f"{self.name}_branch{i}")
             for i, branch in enumerate(branches)
         ]
-        self.concat = keras.layers.Concatenate(axis=-1, name=concat_name)
+        self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=concat_name)
 
     @classmethod
     def from_table(
@@ -159,7 +164,7 @@ class InceptionModule(Block):
         table: Table,
         *,
         make_conv: Callable[[Conv], keras.layers.Layer],
-        make_pool: Callable[[Pool], keras.layers.Layer] = pool_layer,
+        make_pool: Callable[[Pool], keras.layers.Layer] | None = None,
         fork_name: Callable[[Fork], str | None] = lambda fork: fork.name,
         concat_name: str | None = None,
         **kwargs: Any,
@@ -168,9 +173,13 @@ class InceptionModule(Block):
 
         Layers are made branch by branch, step by step, in table order: a family whose
         names come from a counter (:class:`~kapps.blocks.AutoNames`) gets the same names
-        as a hand-written graph that creates them in that order.
+        as a hand-written graph that creates them in that order. ``make_conv`` (and
+        ``make_pool``, default :func:`pool_layer`) must build for the ``data_format`` given.
         """
         name = kwargs.get("name") or "inception"
+        data_format = kwargs.get("data_format")
+        if make_pool is None:
+            make_pool = lambda pool: pool_layer(pool, data_format=data_format)  # noqa: E731
 
         def build(steps: Sequence[Step], path: str) -> list[keras.layers.Layer]:
             layers = []
@@ -181,7 +190,8 @@ class InceptionModule(Block):
                     layers.append(make_pool(step))
                 elif isinstance(step, Fork):
                     subs = [build(sub, f"{path}_{j}") for j, sub in enumerate(step.branches)]
-                    layers.append(cls(subs, concat_name=fork_name(step), name=f"{path}_fork"))
+                    layers.append(cls(subs, concat_name=fork_name(step), name=f"{path}_fork",
+                                      data_format=data_format))
                 else:
                     raise TypeError(f"a branch step must be Conv, Pool or Fork. Received: {step!r}")
             return layers

@@ -27,6 +27,8 @@ class InvertedResidual(Block):
     ``int(in_channels * expansion)``); ``squeeze_excite`` is a block applied after the
     depthwise activation (for example a :class:`~kapps.blocks.SqueezeExcite`);
     ``drop_rate > 0`` adds stochastic depth on the residual branch before the sum;
+    ``data_format`` is the image layout (None: Keras' ``image_data_format()``, read at
+    construction; a ``squeeze_excite`` block must be built for the same layout);
     ``strided_padding`` is how a strided depthwise convolution pads: ``"pad_then_valid"``
     (explicit TensorFlow-SAME zero padding, then a valid convolution) or ``"same"``.
 
@@ -55,12 +57,13 @@ class InvertedResidual(Block):
         squeeze_excite: keras.layers.Layer | None = None,
         drop_rate: float = 0.0,
         strided_padding: str = "pad_then_valid",
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "inverted_residual_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
-        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=self.use_data_format(data_format))
 
         def sub(part: str) -> Names:
             roles = {r: names(f"{part}_{r}") for r in ("conv", "bn", "act")}

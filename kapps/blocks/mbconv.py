@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import keras
 
-from kapps.blocks.base import Block, Names
+from kapps.blocks.base import Block, Names, resolve_data_format
 from kapps.blocks.conv import ConvBNAct
 from kapps.blocks.inverted_residual import InvertedResidual
 from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
@@ -44,14 +44,16 @@ def _names(names: Names | str | None, default_prefix: str, templates: dict) -> N
     return Names(default_prefix if names is None else names, templates)
 
 
-def _squeeze_excite(names: Names, filters: int, in_channels: int, se_ratio: float, activation: Any) -> Block | None:
+def _squeeze_excite(
+    names: Names, filters: int, in_channels: int, se_ratio: float, activation: Any, data_format: str | None
+) -> Block | None:
     """EfficientNet's squeeze-excite on ``filters`` channels, reduced to ``se_ratio`` of the input."""
     if not 0 < se_ratio <= 1:
         return None
     roles = ("pool", "reshape", "reduce", "expand", "excite", "block")
     return SqueezeExcite(
         filters, squeeze_channels(in_channels, se_ratio), activation=activation, gate="sigmoid",
-        keep_dims_pool=False, fused_activations=True,
+        keep_dims_pool=False, fused_activations=True, data_format=data_format,
         names=Names("", {role: names(f"se_{role}") for role in roles}),
     )
 
@@ -92,15 +94,17 @@ class MBConv(InvertedResidual):
         bn_momentum: float = 0.99,
         strided_padding: str = "pad_then_valid",
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = _names(names, "mbconv_", MBCONV_NAMES)
         hidden = int(in_channels * expansion)
+        data_format = resolve_data_format(data_format)
         super().__init__(
             in_channels, filters, expansion, strides, kernel_size=kernel_size, activation=activation,
             bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, names=names, hidden_channels=hidden,
-            squeeze_excite=_squeeze_excite(names, hidden, in_channels, se_ratio, activation),
-            drop_rate=drop_rate, strided_padding=strided_padding, **kwargs,
+            squeeze_excite=_squeeze_excite(names, hidden, in_channels, se_ratio, activation, data_format),
+            drop_rate=drop_rate, strided_padding=strided_padding, data_format=data_format, **kwargs,
         )
 
 
@@ -139,12 +143,14 @@ class FusedMBConv(Block):
         bn_epsilon: float = 1e-3,
         bn_momentum: float = 0.9,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = _names(names, "fused_mbconv_", FUSED_MBCONV_NAMES)
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
-        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        fmt = self.use_data_format(data_format)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=fmt)
 
         def sub(part: str) -> Names:
             roles = {r: names(f"{part}_{r}") for r in ("conv", "bn", "act")}
@@ -157,7 +163,7 @@ class FusedMBConv(Block):
         else:
             self.expand = None
             self.project = ConvBNAct(filters, kernel_size, strides, activation=activation, names=sub("project"), **bn)
-        self.squeeze_excite = _squeeze_excite(names, hidden, in_channels, se_ratio, activation)
+        self.squeeze_excite = _squeeze_excite(names, hidden, in_channels, se_ratio, activation, fmt)
         residual = strides == 1 and in_channels == filters
         self.drop = drop_path(drop_rate, names("drop")) if residual and drop_rate > 0 else None
         self.add = keras.layers.Add(name=names("add")) if residual else None

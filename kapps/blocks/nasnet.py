@@ -25,7 +25,7 @@ from typing import Any
 
 import keras
 
-from kapps.blocks.base import Block, Names
+from kapps.blocks.base import Block, Names, channel_axis
 from kapps.blocks.conv import batch_norm
 from kapps.blocks.padding import same_padding_for_stride
 from kapps.blocks.residual import Chain
@@ -35,19 +35,20 @@ from kapps.blocks.separable import SeparableConvBN
 NASNET_BN = {"bn_epsilon": 1e-3, "bn_momentum": 0.9997}
 
 
-def _bn(name: str, bn: dict) -> keras.layers.BatchNormalization:
-    return batch_norm(name, bn["bn_epsilon"], bn["bn_momentum"])
+def _bn(name: str, bn: dict, data_format: str) -> keras.layers.BatchNormalization:
+    return batch_norm(name, bn["bn_epsilon"], bn["bn_momentum"], axis=channel_axis(data_format))
 
 
-def _conv1x1(filters: int, name: str) -> keras.layers.Conv2D:
+def _conv1x1(filters: int, name: str, data_format: str) -> keras.layers.Conv2D:
     return keras.layers.Conv2D(
-        filters, 1, padding="same", use_bias=False, kernel_initializer="he_normal", name=name,
+        filters, 1, padding="same", use_bias=False, kernel_initializer="he_normal", data_format=data_format,
+        name=name,
     )
 
 
 def nasnet_separable_branch(
     filters: int, kernel_size: int, strides: int, block_id: str, *, bn_epsilon: float = 1e-3,
-    bn_momentum: float = 0.9997,
+    bn_momentum: float = 0.9997, data_format: str | None = None,
 ) -> Chain:
     """Two (ReLU, separable conv, BN) units; the first has ``strides`` (zero-padded like TF SAME).
 
@@ -66,7 +67,7 @@ def nasnet_separable_branch(
         units.append(SeparableConvBN(
             filters, kernel_size, stride, activation="relu", preactivation=True,
             padding="same" if stride == 1 else "pad_then_valid", pad_mode="correct",
-            bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format,
             names=Names("", {
                 "act": f"separable_conv_{i}_relu_{block_id}", "pad": f"separable_conv_{i}_pad_{block_id}",
                 "conv": f"separable_conv_{i}_{block_id}", "bn": f"separable_conv_{i}_bn_{block_id}",
@@ -92,19 +93,21 @@ class FactorizedReduction(Block):
     """
 
     def __init__(self, filters: int, block_id: str, *, bn_epsilon: float = 1e-3, bn_momentum: float = 0.9997,
-                 **kwargs: Any):
+                 data_format: str | None = None, **kwargs: Any):
         kwargs.setdefault("name", f"adjust_reduction_block_{block_id}")
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         bn = {"bn_epsilon": bn_epsilon, "bn_momentum": bn_momentum}
+        pool = dict(strides=2, padding="valid", data_format=fmt)
         self.act = keras.layers.Activation("relu", name=f"adjust_relu_1_{block_id}")
-        self.pool1 = keras.layers.AveragePooling2D(1, strides=2, padding="valid", name=f"adjust_avg_pool_1_{block_id}")
-        self.conv1 = _conv1x1(filters // 2, f"adjust_conv_1_{block_id}")
-        self.shift_pad = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"adjust_pad_{block_id}")
-        self.shift_crop = keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"adjust_crop_{block_id}")
-        self.pool2 = keras.layers.AveragePooling2D(1, strides=2, padding="valid", name=f"adjust_avg_pool_2_{block_id}")
-        self.conv2 = _conv1x1(filters // 2, f"adjust_conv_2_{block_id}")
-        self.concat = keras.layers.Concatenate(axis=-1, name=f"adjust_concat_{block_id}")
-        self.bn = _bn(f"adjust_bn_{block_id}", bn)
+        self.pool1 = keras.layers.AveragePooling2D(1, name=f"adjust_avg_pool_1_{block_id}", **pool)
+        self.conv1 = _conv1x1(filters // 2, f"adjust_conv_1_{block_id}", fmt)
+        self.shift_pad = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), data_format=fmt, name=f"adjust_pad_{block_id}")
+        self.shift_crop = keras.layers.Cropping2D(((1, 0), (1, 0)), data_format=fmt, name=f"adjust_crop_{block_id}")
+        self.pool2 = keras.layers.AveragePooling2D(1, name=f"adjust_avg_pool_2_{block_id}", **pool)
+        self.conv2 = _conv1x1(filters // 2, f"adjust_conv_2_{block_id}", fmt)
+        self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=f"adjust_concat_{block_id}")
+        self.bn = _bn(f"adjust_bn_{block_id}", bn, fmt)
 
     def forward(self, p: Any, training: bool | None = None) -> Any:
         p = self.act(p)
@@ -134,11 +137,13 @@ class _Cell(Block):
         return_pair: bool = True,
         bn_epsilon: float = 1e-3,
         bn_momentum: float = 0.9997,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         block_id = str(block_id)
         kwargs.setdefault("name", f"{self.kind}_A_block_{block_id}")
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 2:
             raise ValueError(f"`filters` must be an integer of at least 2. Received: filters={filters!r}")
         self.filters = filters
@@ -149,31 +154,37 @@ class _Cell(Block):
         self.adjust = None
         k, b = self.kind, block_id
         self.x_relu = keras.layers.Activation("relu", name=f"{k}_relu_1_{b}")
-        self.x_conv = _conv1x1(filters, f"{k}_conv_1_{b}")
-        self.x_bn = _bn(f"{k}_bn_1_{b}", self.bn_constants)
+        self.x_conv = _conv1x1(filters, f"{k}_conv_1_{b}", fmt)
+        self.x_bn = _bn(f"{k}_bn_1_{b}", self.bn_constants, fmt)
 
     def branch(self, kernel_size: int, strides: int, side: str) -> Chain:
         return nasnet_separable_branch(
             self.filters, kernel_size, strides, f"{self.kind}_{side}_{self.block_id}", **self.bn_constants,
+            data_format=self.data_format,
         )
+
+    def pool(self, layer: type, strides: int, padding: str, name: str) -> keras.layers.Layer:
+        """A 3x3 pooling layer (``layer`` is Keras' average or max pooling class) in this cell's layout."""
+        return layer(3, strides=strides, padding=padding, data_format=self.data_format, name=name)
 
     def create_shape_dependent(self, input_shape: Any) -> None:
         x_shape, p_shape = _split_shapes(input_shape)
         if p_shape is None:
             return
-        if p_shape[2] is None or x_shape[2] is None:
+        width, channels = (-1, 1) if self.data_format == "channels_first" else (2, -1)
+        if p_shape[width] is None or x_shape[width] is None:
             raise ValueError(
                 f"NASNet cell {self.name!r} needs static spatial sizes to match its two inputs. "
                 f"Received: input shapes {x_shape} and {p_shape}"
             )
         b = self.block_id
-        if p_shape[2] != x_shape[2]:
-            self.adjust = FactorizedReduction(self.filters, b, **self.bn_constants)
-        elif p_shape[-1] != self.filters:
+        if p_shape[width] != x_shape[width]:
+            self.adjust = FactorizedReduction(self.filters, b, **self.bn_constants, data_format=self.data_format)
+        elif p_shape[channels] != self.filters:
             self.adjust = Chain([
                 keras.layers.Activation("relu", name=f"adjust_relu_projection_{b}"),
-                _conv1x1(self.filters, f"adjust_conv_projection_{b}"),
-                _bn(f"adjust_bn_{b}", self.bn_constants),
+                _conv1x1(self.filters, f"adjust_conv_projection_{b}", self.data_format),
+                _bn(f"adjust_bn_{b}", self.bn_constants, self.data_format),
             ], name=f"adjust_projection_block_{b}")
 
     def forward(self, inputs: Any, training: bool | None = None) -> Any:
@@ -215,11 +226,12 @@ class NASNetNormalCell(_Cell):
         self.left1, self.right1 = self.branch(5, 1, "left1"), self.branch(3, 1, "right1")
         self.left2, self.right2 = self.branch(5, 1, "left2"), self.branch(3, 1, "right2")
         self.left5 = self.branch(3, 1, "left5")
-        self.left3 = keras.layers.AveragePooling2D(3, strides=1, padding="same", name=f"normal_left3_{b}")
-        self.left4 = keras.layers.AveragePooling2D(3, strides=1, padding="same", name=f"normal_left4_{b}")
-        self.right4 = keras.layers.AveragePooling2D(3, strides=1, padding="same", name=f"normal_right4_{b}")
+        avg = keras.layers.AveragePooling2D
+        self.left3 = self.pool(avg, 1, "same", f"normal_left3_{b}")
+        self.left4 = self.pool(avg, 1, "same", f"normal_left4_{b}")
+        self.right4 = self.pool(avg, 1, "same", f"normal_right4_{b}")
         self.adds = [keras.layers.Add(name=f"normal_add_{i}_{b}") for i in range(1, 6)]
-        self.concat = keras.layers.Concatenate(axis=-1, name=f"normal_concat_{b}")
+        self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=f"normal_concat_{b}")
 
     def combine(self, h: Any, p: Any, training: bool | None) -> Any:
         run = lambda branch, t: branch.run(t, training=training)  # noqa: E731
@@ -253,22 +265,24 @@ class NASNetReductionCell(_Cell):
         self.left1, self.right1 = self.branch(5, 2, "left1"), self.branch(7, 2, "right1")
         self.right2, self.right3 = self.branch(7, 2, "right2"), self.branch(5, 2, "right3")
         self.left5 = self.branch(3, 1, "left4")  # Keras names this branch "left4".
-        self.left2 = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name=f"reduction_left2_{b}")
-        self.left3 = keras.layers.AveragePooling2D(3, strides=2, padding="valid", name=f"reduction_left3_{b}")
-        self.left4 = keras.layers.AveragePooling2D(3, strides=1, padding="same", name=f"reduction_left4_{b}")
-        self.right5 = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name=f"reduction_right5_{b}")
+        avg, top = keras.layers.AveragePooling2D, keras.layers.MaxPooling2D
+        self.left2 = self.pool(top, 2, "valid", f"reduction_left2_{b}")
+        self.left3 = self.pool(avg, 2, "valid", f"reduction_left3_{b}")
+        self.left4 = self.pool(avg, 1, "same", f"reduction_left4_{b}")
+        self.right5 = self.pool(top, 2, "valid", f"reduction_right5_{b}")
         self.adds = [
             keras.layers.Add(name=f"reduction_add_1_{b}"), keras.layers.Add(name=f"reduction_add_2_{b}"),
             keras.layers.Add(name=f"reduction_add3_{b}"), keras.layers.Add(name=f"reduction_add_left4_{b}"),
             keras.layers.Add(name=f"reduction_add4_{b}"),
         ]
-        self.concat = keras.layers.Concatenate(axis=-1, name=f"reduction_concat_{b}")
+        self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=f"reduction_concat_{b}")
 
     def create_shape_dependent(self, input_shape: Any) -> None:
         super().create_shape_dependent(input_shape)
         x_shape, _ = _split_shapes(input_shape)
         self.h_pad = keras.layers.ZeroPadding2D(
-            same_padding_for_stride(x_shape, 3, "correct"), name=f"reduction_pad_1_{self.block_id}",
+            same_padding_for_stride(x_shape, 3, "correct", self.data_format), data_format=self.data_format,
+            name=f"reduction_pad_1_{self.block_id}",
         )
 
     def combine(self, h: Any, p: Any, training: bool | None) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import keras
 
 from kapps.blocks.activations import make_activation
-from kapps.blocks.base import Block, Names, as_names
+from kapps.blocks.base import Block, Names, as_names, resolve_data_format
 from kapps.blocks.conv import ConvBNAct, batch_norm
 from kapps.blocks.residual import Chain, Residual
 
@@ -47,12 +47,14 @@ class BNAct(Block):
         bn_epsilon: float = 1e-3,
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "bn_act_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
-        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum)
+        self.use_data_format(data_format)
+        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, axis=self.channel_axis)
         self.act = make_activation(activation, names("act"))
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
@@ -91,10 +93,12 @@ class Bottleneck(Residual):
         bn_epsilon: float = RESNET_BN_EPSILON,
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "bottleneck_")
-        common = dict(use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        data_format = resolve_data_format(data_format)
+        common = dict(use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format)
         shortcut = (
             ConvBNAct(expansion * filters, 1, strides, activation=None, names=_unit_names(names, 0), **common)
             if conv_shortcut else None
@@ -107,6 +111,7 @@ class Bottleneck(Residual):
         kwargs.setdefault("name", names.prefix.rstrip("_") or "bottleneck")
         super().__init__(body, shortcut, activation=activation, add_name=names("add"), act_name=names("out"),
                          **kwargs)
+        self.use_data_format(data_format)
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -141,28 +146,32 @@ class PreActBottleneck(Block):
         bn_momentum: float = 0.99,
         names: Names | str | None = None,
         pool_name: str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "preact_bottleneck_")
         kwargs.setdefault("name", names.prefix.rstrip("_") or "preact_bottleneck")
         super().__init__(**kwargs)
-        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        fmt = self.use_data_format(data_format)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=fmt)
         self.preact = BNAct(activation=activation, names=Names("", {
             "bn": names("preact_bn"), "act": names("preact_relu"), "block": names("preact")}), **bn)
         if conv_shortcut:
-            self.shortcut = keras.layers.Conv2D(expansion * filters, 1, strides=strides, name=names("0_conv"))
+            self.shortcut = keras.layers.Conv2D(
+                expansion * filters, 1, strides=strides, data_format=fmt, name=names("0_conv"))
         elif strides > 1:
-            self.shortcut = keras.layers.MaxPooling2D(1, strides=strides, name=pool_name or names("0_pool"))
+            self.shortcut = keras.layers.MaxPooling2D(
+                1, strides=strides, data_format=fmt, name=pool_name or names("0_pool"))
         else:
             self.shortcut = None
         self.conv_shortcut = conv_shortcut
         pad = kernel_size // 2
         self.body = Chain([
             ConvBNAct(filters, 1, activation=activation, names=_unit_names(names, 1), **bn),
-            keras.layers.ZeroPadding2D(((pad, pad), (pad, pad)), name=names("2_pad")),
+            keras.layers.ZeroPadding2D(((pad, pad), (pad, pad)), data_format=fmt, name=names("2_pad")),
             ConvBNAct(filters, kernel_size, strides, padding="valid", activation=activation,
                       names=_unit_names(names, 2), **bn),
-            keras.layers.Conv2D(expansion * filters, 1, name=names("3_conv")),
+            keras.layers.Conv2D(expansion * filters, 1, data_format=fmt, name=names("3_conv")),
         ], name=names("body"))
         self.add = keras.layers.Add(name=names("out"))
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import keras
 
 from kapps.blocks.activations import make_activation
-from kapps.blocks.base import Block, Names, as_names
+from kapps.blocks.base import Block, Names, as_names, resolve_data_format
 from kapps.blocks.conv import ConvBNAct, batch_norm
 from kapps.blocks.padding import same_padding_for_stride
 from kapps.blocks.residual import Chain, Residual, run_layer
@@ -65,11 +65,13 @@ class SeparableConvBN(Block):
         bn_momentum: float = 0.99,
         pad_mode: str = "correct",
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "sepconv_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         if padding not in ("same", "valid", "pad_then_valid"):
             raise ValueError(
                 f"`padding` must be 'same', 'valid' or 'pad_then_valid'. Received: padding={padding!r}"
@@ -83,14 +85,15 @@ class SeparableConvBN(Block):
         self.act = make_activation(activation, names("act"))
         self.conv = keras.layers.SeparableConv2D(
             filters, kernel_size, strides=strides, padding="valid" if self.explicit_pad else padding,
-            depth_multiplier=depth_multiplier, use_bias=use_bias, name=names("conv"),
+            depth_multiplier=depth_multiplier, use_bias=use_bias, data_format=fmt, name=names("conv"),
         )
-        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum)
+        self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, axis=self.channel_axis)
 
     def create_shape_dependent(self, input_shape: Any) -> None:
         if self.explicit_pad:
             self.pad = keras.layers.ZeroPadding2D(
-                same_padding_for_stride(input_shape, self.kernel_size, self.pad_mode), name=self.pad_role_name
+                same_padding_for_stride(input_shape, self.kernel_size, self.pad_mode, self.data_format),
+                data_format=self.data_format, name=self.pad_role_name,
             )
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
@@ -169,10 +172,12 @@ class SeparableStack(Residual):
         names: Names | str | None = None,
         shortcut_names: Names | str | None = None,
         add_name: str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "separable_stack_")
-        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+        data_format = resolve_data_format(data_format)
+        bn = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format)
         shortcut = None
         if downsample:
             shortcut = ConvBNAct(
@@ -184,10 +189,12 @@ class SeparableStack(Residual):
             kernel_size=kernel_size, activation=activation, **bn,
         )
         if downsample:
-            parts.append(keras.layers.MaxPooling2D(pool_size, strides=2, padding="same", name=names("pool")))
+            parts.append(keras.layers.MaxPooling2D(
+                pool_size, strides=2, padding="same", data_format=data_format, name=names("pool")))
         kwargs.setdefault("name", names("stack"))
         super().__init__(Chain(parts, name=names("body")), shortcut, activation=None,
                          add_name=add_name or names("add"), **kwargs)
+        self.use_data_format(data_format)
 
     def forward(self, inputs: Any, training: bool | None = None) -> Any:
         skip = inputs if self.shortcut is None else run_layer(self.shortcut, inputs, training)

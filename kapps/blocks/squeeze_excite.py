@@ -53,6 +53,7 @@ class SqueezeExcite(Block):
             (True, EfficientNet), or make them separate ``reduce_act`` / ``gate`` layers
             (False, MobileNetV3). The numbers are the same; the layer graph differs.
         names: a :class:`~kapps.blocks.Names` or prefix string.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None (Keras' setting).
 
     >>> import numpy as np
     >>> se = SqueezeExcite(16, 4, activation="swish", names="se_")
@@ -70,14 +71,17 @@ class SqueezeExcite(Block):
         keep_dims_pool: bool = True,
         fused_activations: bool = False,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "se_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
-        self.pool = keras.layers.GlobalAveragePooling2D(keepdims=keep_dims_pool, name=names("pool"))
-        self.reshape = None if keep_dims_pool else keras.layers.Reshape((1, 1, filters), name=names("reshape"))
-        inner = dict(kernel_size=1, padding="same")
+        fmt = self.use_data_format(data_format)
+        self.pool = keras.layers.GlobalAveragePooling2D(keepdims=keep_dims_pool, data_format=fmt, name=names("pool"))
+        target = (filters, 1, 1) if fmt == "channels_first" else (1, 1, filters)
+        self.reshape = None if keep_dims_pool else keras.layers.Reshape(target, name=names("reshape"))
+        inner = dict(kernel_size=1, padding="same", data_format=fmt)
         if fused_activations:
             self.reduce = keras.layers.Conv2D(squeeze_filters, activation=activation, name=names("reduce"), **inner)
             self.expand = keras.layers.Conv2D(filters, activation=gate, name=names("expand"), **inner)

@@ -37,16 +37,19 @@ class ConvPoolStage(Block):
         pool_size: int = 2,
         pool_strides: int = 2,
         names: Names | str | None = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         names = as_names(names, "stage_")
         kwargs.setdefault("name", names("block"))
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         self.convs = [
-            keras.layers.Conv2D(filters, kernel_size, activation=activation, padding="same", name=names(f"conv{i}"))
+            keras.layers.Conv2D(filters, kernel_size, activation=activation, padding="same", data_format=fmt,
+                                name=names(f"conv{i}"))
             for i in range(1, convs + 1)
         ]
-        self.pool = keras.layers.MaxPooling2D(pool_size, strides=pool_strides, name=names("pool"))
+        self.pool = keras.layers.MaxPooling2D(pool_size, strides=pool_strides, data_format=fmt, name=names("pool"))
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
         for conv in self.convs:
@@ -81,10 +84,12 @@ class FlattenDenseClassifier(Block):
         hidden_names: Sequence[str] | None = None,
         dropout_names: Sequence[str] | None = None,
         dense_name: str = "predictions",
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", "classifier")
         super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
         count = len(hidden_units)
         hidden_names = list(hidden_names or [f"fc{i}" for i in range(1, count + 1)])
         dropout_names = list(dropout_names or [f"{n}_dropout" for n in hidden_names])
@@ -93,7 +98,7 @@ class FlattenDenseClassifier(Block):
                 f"`hidden_names` and `dropout_names` must have one name per hidden layer ({count}). "
                 f"Received: hidden_names={hidden_names!r}, dropout_names={dropout_names!r}"
             )
-        self.flatten = keras.layers.Flatten(name=flatten_name)
+        self.flatten = keras.layers.Flatten(data_format=fmt, name=flatten_name)
         self.hidden = [
             keras.layers.Dense(units, activation=hidden_activation, name=n)
             for units, n in zip(hidden_units, hidden_names)
