@@ -16,13 +16,21 @@ import kapps
 from kapps.weights.h5io import copy_weights_by_name
 from parity import keras_reference, randomize_batch_norm
 
-#: (registry name, input size, extra arguments): one small model per family whose blocks
-#: support channels_first (the BatchNorm / concat / squeeze-excite blocks follow from the
-#: blocks branch: xception, inception_v3, inception_resnet_v2, mobilenet, mobilenet_v2,
-#: mobilenet_v3_small, efficientnet_b0, efficientnet_v2_b0, resnet50, resnet50_v2).
+#: (registry name, input size, extra arguments): one small model per family
+#: (ConvNeXt, DenseNet and NASNet refuse channels_first, as in keras.applications).
+#: Not yet here: efficientnet and efficientnet_v2, whose input Normalization layer is
+#: built on the last axis (kapps/models/efficientnet*.py, kapps/blocks/preprocessing.py).
 CASES = [
     ("vgg16", 32, {}),
     ("vgg19", 32, {}),
+    ("xception", 71, {}),
+    ("inception_v3", 75, {}),
+    ("inception_resnet_v2", 75, {}),
+    ("mobilenet", 32, {"alpha": 0.25}),
+    ("mobilenet_v2", 32, {"alpha": 0.35}),
+    ("mobilenet_v3_small", 32, {"minimalistic": True}),
+    ("resnet50", 32, {}),
+    ("resnet50_v2", 32, {}),
 ]
 TO_FIRST, TO_LAST = (0, 3, 1, 2), (0, 2, 3, 1)
 
@@ -66,6 +74,24 @@ def test_vgg_flatten_then_dense_top(channels_first):
     """The Dense kernel after Flatten holds channels-last order: Flatten permutes in channels_first."""
     keras.config.set_image_data_format("channels_last")
     _assert_parity("vgg16", 32, include_top=True, classes=10)
+
+
+def test_official_file_loads_into_channels_first_and_classifies_the_same(shared, channels_first):
+    path = str(shared / "weights/mobilenet_2_5_224_tf.converted.h5")
+    image = keras.utils.img_to_array(keras.utils.load_img(
+        str(shared / "data/elephant/creative_commons_elephant.jpg"), target_size=(224, 224)),
+        data_format="channels_last")[None]
+    keras.config.set_image_data_format("channels_last")
+    expected = kapps.MobileNet(alpha=0.25, weights=path).predict(kapps.mobilenet.preprocess_input(image.copy()),
+                                                                  verbose=0)
+    keras.config.set_image_data_format("channels_first")
+    x = kapps.mobilenet.preprocess_input(image.transpose(TO_FIRST))  # the global format: channels_first
+    for builder in ("functional", "sequential"):
+        model = kapps.MobileNet(alpha=0.25, weights=path, builder=builder)
+        assert model.input_shape == (None, 3, 224, 224)
+        got = model.predict(x, verbose=0)
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+        assert kapps.mobilenet.decode_predictions(got, top=1)[0][0][1] == "African_elephant"
 
 
 @pytest.mark.parametrize("module", ["vgg16", "resnet", "densenet", "mobilenet_v2", "efficientnet"])
