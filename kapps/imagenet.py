@@ -41,9 +41,9 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     """Preprocess a batch of RGB images in ``[0, 255]`` for an ImageNet model.
 
     ``data_format`` (default: the global ``keras.config.image_data_format()``) says
-    where the channels are. As in keras.applications, a float NumPy array is processed
-    *in place* (and returned; ``"caffe"`` returns a BGR view of it); any other NumPy
-    input is first converted to a new ``floatx`` array. Tensors give new tensors.
+    where the channels are. NumPy input gives a new array (float input keeps its
+    dtype, other input becomes ``floatx``): unlike keras.applications, which changes a
+    float array in place, the input is left as it is. Tensors give new tensors.
 
     >>> import numpy as np
     >>> preprocess_input(np.array([[[0.0, 127.5, 255.0]]]), mode="tf").tolist()
@@ -56,8 +56,7 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     channels_first = resolve_data_format(data_format) == "channels_first"
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(keras.config.floatx())
+        x = x.copy() if np.issubdtype(x.dtype, np.floating) else x.astype(keras.config.floatx())
         return _preprocess_numpy(x, mode, channels_first)
     if "float" not in str(x.dtype):
         x = keras.ops.cast(x, keras.config.floatx())

@@ -11,7 +11,9 @@ its offline counterpart is ``tests/test_application_base.py``. Also deselected, 
 documented deviation asserted below: NASNet with an unknown spatial size (Keras' test
 asks for ``input_shape=(None, None, 1)``), which kapps refuses because the cells choose
 their adjustment by comparing their two inputs' sizes; Keras builds it, but a model whose
-choice was made on unknown sizes cannot run.
+choice was made on unknown sizes cannot run. And ``test_preprocess_input``, whose checks
+run below except one: kapps' ``preprocess_input`` leaves a float NumPy input unchanged
+(Keras changes it in place).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ NETWORK_TESTS = ("test_application_base",)
 #: Deviations kapps keeps (asserted by the tests at the end of this module).
 DEVIATIONS = tuple(f"test_application_notop_variable_input_channels_{app}_channels_last"
                    for app in ("NASNetMobile", "NASNetLarge"))
+#: Keras' test_preprocess_input asserts that a float array is changed in place.
+UTILS_DEVIATIONS = ("test_preprocess_input",)
 
 
 class _PointAtKapps(ast.NodeTransformer):
@@ -77,6 +81,8 @@ _imagenet_utils = load_keras_test("imagenet_utils_test.py")
 
 ApplicationsTest = _deselect(_applications.ApplicationsTest)
 TestImageNetUtils = _imagenet_utils.TestImageNetUtils
+for _name in UTILS_DEVIATIONS:
+    delattr(TestImageNetUtils, _name)
 
 
 def test_the_suite_runs_on_kapps_models():
@@ -132,3 +138,22 @@ def test_weights_load_past_the_input_tensor_graph(tmp_path):
     x = np.random.default_rng(0).uniform(-1, 1, (1, 71, 71, 3)).astype("float32")
     np.testing.assert_allclose(model(x), reference(x), atol=1e-5, rtol=1e-5)
     np.testing.assert_array_equal(model.get_layer("conv2d").get_weights()[0], np.eye(3)[None, None])
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_preprocess_input_as_keras_but_leaves_its_input_unchanged(mode):
+    """Keras' test_preprocess_input checks, with kapps' copy in place of Keras' in-place update."""
+    rng = np.random.default_rng(0)
+    for shape, first in (((2, 10, 10, 3), (0, 3, 1, 2)), ((10, 10, 3), (2, 0, 1))):
+        x = rng.uniform(0, 255, shape)
+        for array in (x, x.astype("int32")):
+            kept = array.copy()
+            out = kapps.imagenet.preprocess_input(array, "channels_last", mode=mode)
+            out_first = kapps.imagenet.preprocess_input(np.transpose(array, first), "channels_first", mode=mode)
+            assert out.shape == array.shape
+            np.testing.assert_allclose(out, np.transpose(out_first, np.argsort(first)), rtol=1e-6, atol=1e-5)
+            np.testing.assert_array_equal(array, kept)
+            reference = getattr(keras.applications, "imagenet_utils").preprocess_input(array.copy(), mode=mode)
+            np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-4)
+    with pytest.raises(ValueError, match="`mode` must be one of"):
+        kapps.imagenet.preprocess_input(x, mode="some_unknown_mode")
