@@ -19,7 +19,7 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_re
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kapps import cli_bench
+    from kapps.cli import bench as cli_bench
 
     parser = argparse.ArgumentParser(prog="bench_models.py")
     sub = parser.add_subparsers(dest="command")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["child_layers", "snake_case"]
+__all__ = ["child_layers", "snake_case", "is_functional", "call_graph"]
 
 # -- layers and naming -----------------------------------------------------------------
 def child_layers(layer: Any) -> list:
@@ -27,9 +27,103 @@ def snake_case(name: str) -> str:
 
 
 # -- functional graphs (optimize, flops) -----------------------------------------------
+def is_functional(model: Any) -> bool:
+    """True for a graph model (``keras.Model(inputs, outputs)``), False for Sequential and subclassed ones.
+
+    Keras exports no public name for its Functional class.
+    """
+    from keras.src.models.functional import Functional
+    from keras.src.models.sequential import Sequential
+
+    return isinstance(model, Functional) and not isinstance(model, Sequential)
+
+
+def call_graph(model: Any, inputs: Any, call: Any) -> Any:
+    """Apply the graph of Functional ``model`` to the symbolic ``inputs``, calling
+    ``call(operation, *args, **kwargs)`` for each operation; no node for ``model`` itself.
+
+    Public ``keras.models.clone_model(..., call_function=...)`` does this for a whole model
+    but rebuilds the result on fresh inputs, so it cannot splice a nested model's
+    operations into an outer graph.
+    """
+    return model._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=call)
+
 
 
 # -- training (fine_tune) -----------------------------------------------------------------
+def in_multi_worker_mode(strategy: Any) -> bool:
+    """Whether ``strategy`` is a MultiWorkerMirroredStrategy that really spans several workers."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: True)())
+
+
+def fit_on_multi_worker(model: Any, strategy: Any) -> None:
+    """Let ``model.fit`` run under a multi-worker MultiWorkerMirroredStrategy (Keras 3, seen in 3.15).
+
+    Two spots of Keras' TF trainer fail across workers: its symbolic build reduces a
+    whole per-replica batch with ``strategy.reduce(..., axis=None)``, and it reduces
+    each step's logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on
+    scalars. Here the symbolic build uses the local replica's batch (only shapes
+    matter) and the steps return their logs as vectors of one value, which that
+    reduction averages over the replicas. Only this instance is changed, and only
+    its training methods: the model (and its ``.keras`` file) stays a plain Functional.
+    """
+    import keras
+    import tensorflow as tf
+
+    def local(value: Any) -> Any:
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(local, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    def as_vectors(step: Any) -> Any:
+        def vector_step(data: Any) -> dict[str, Any]:
+            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+        return vector_step
+
+    model._maybe_symbolic_build = symbolic_build
+    model.train_step = as_vectors(type(model).train_step.__get__(model))
+    model.test_step = as_vectors(type(model).test_step.__get__(model))
+
+
+def fixed_seed(seed: Any) -> Any:
+    """A ``keras.random.SeedGenerator`` that hands out ``seed`` (an int pair tensor) on every draw.
+
+    Public Keras accepts only an int or a SeedGenerator (which owns a variable) as the
+    seed of a preprocessing layer's ``get_random_transformation``; a per-image seed
+    computed inside a ``tf.data`` map needs this variable-free one.
+    """
+    return _fixed_seed_class()(seed)
+
+
+_FIXED_SEED_CLASS: list[type] = []  # made on first use, so that importing this module imports no Keras
+
+
+def _fixed_seed_class() -> type:
+    if not _FIXED_SEED_CLASS:
+        import keras
+
+        class FixedSeed(keras.random.SeedGenerator):
+            def __init__(self, seed: Any):  # skips SeedGenerator's variable: nothing to track or restore
+                self.fixed = seed
+
+            def next(self, ordered: bool = True) -> Any:
+                return self.fixed
+
+        _FIXED_SEED_CLASS.append(FixedSeed)
+    return _FIXED_SEED_CLASS[0]
+
 
 
 # -- saving and serialization ----------------------------------------------------------

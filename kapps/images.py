@@ -1,39 +1,93 @@
-"""Loading photos from disk (or scikit-image's samples) into model-ready batches."""
+"""Photos into model-ready arrays: one resize/crop rule and one list of sample photos.
+
+:func:`fit_image` is the one place where an image is brought to a model's size (stretched,
+or centre-cropped to the target aspect ratio first); it is made of TensorFlow image ops,
+so ``kapps.finetune``'s tf.data pipeline uses it in its graphs and :func:`load_image`,
+:func:`sample_photos` and the export's calibration images use it eagerly. TensorFlow is
+imported when an image is loaded, not when this module is.
+
+>>> from kapps.images import sample_photos
+>>> labels, batch = sample_photos(32)
+>>> labels[0], batch.shape
+('skimage.data.chelsea', (3, 32, 32, 3))
+"""
 
 from __future__ import annotations
 
+__all__ = ["SAMPLE_PHOTOS", "fit_image", "decode_image", "load_image", "sample_photos", "sample_photo_views"]
+
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-#: scikit-image sample photos used when no image is given.
-SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut")
+#: scikit-image's colour photos (shipped with it, no download). The first three are
+#: what ``kapps predict`` shows without an image; export calibrates on all of them.
+SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+#: How many of :data:`SAMPLE_PHOTOS` :func:`sample_photos` returns by default.
+DEFAULT_SAMPLES = 3
 
 
-def load_image(path: str | os.PathLike, size: int | tuple[int, int]) -> np.ndarray:
-    """Read a JPEG/PNG/GIF/BMP file as RGB float32 in [0, 255], resized to ``size``.
+def _size(size: int | Sequence[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def fit_image(image: Any, size: int | Sequence[int], crop: bool = False) -> Any:
+    """Resize one ``(rows, cols, channels)`` image to ``size`` as float32 (antialiased bilinear).
+
+    With ``crop``, its centre is first cut to the target aspect ratio (no distortion);
+    otherwise it is stretched. Works eagerly and inside tf.data / tf.function graphs.
+
+    >>> import numpy as np
+    >>> tuple(fit_image(np.zeros((40, 80, 3), "uint8"), 20, crop=True).shape)
+    (20, 20, 3)
+    """
+    import tensorflow as tf
+
+    height, width = _size(size)
+    image = tf.convert_to_tensor(image)
+    channels = image.shape[-1]
+    if crop:
+        shape = tf.shape(image)
+        rows, cols = shape[0], shape[1]
+        ratio = width / height
+        crop_h = tf.minimum(rows, tf.cast(tf.round(tf.cast(cols, tf.float32) / ratio), tf.int32))
+        crop_w = tf.minimum(cols, tf.cast(tf.round(tf.cast(rows, tf.float32) * ratio), tf.int32))
+        crop_h, crop_w = tf.maximum(crop_h, 1), tf.maximum(crop_w, 1)
+        image = tf.image.crop_to_bounding_box(image, (rows - crop_h) // 2, (cols - crop_w) // 2, crop_h, crop_w)
+    image = tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
+    return tf.ensure_shape(image, [height, width, channels])
+
+
+def decode_image(data: Any) -> Any:
+    """Decode JPEG/PNG/GIF/BMP bytes (a tensor or ``bytes``) as an RGB uint8 tensor (gray, RGBA -> RGB)."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def load_image(path: str | os.PathLike, size: int | Sequence[int], *, crop: bool = False) -> np.ndarray:
+    """Read an image file as RGB float32 in [0, 255], fitted to ``size`` (:func:`fit_image`).
 
     Raises ValueError naming the path when the file is not a readable image.
     """
+    import tensorflow as tf
+
     path = os.fspath(path)
-    height, width = (size, size) if isinstance(size, int) else size
     if not os.path.isfile(path):
         raise ValueError(f"`image` must be an existing image file. Received: {path!r} (no such file)")
     try:
-        data = tf.io.read_file(path)
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = decode_image(tf.io.read_file(path))
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
         raise ValueError(
             f"`image` must be a JPEG, PNG, GIF or BMP file. Received: {path!r} ({e.message.splitlines()[0]})"
         ) from None
-    resized = tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
-    return np.clip(resized.numpy(), 0, 255)
+    return np.clip(np.asarray(fit_image(image, size, crop=crop)), 0, 255)
 
 
-def sample_photos(size: int, names: Sequence[str] = SAMPLE_PHOTOS) -> tuple[list[str], np.ndarray]:
-    """scikit-image's sample photos as a batch (labels, images); needs scikit-image."""
+def _photo(name: str) -> np.ndarray:
     try:
         import skimage.data
     except ImportError:
@@ -41,9 +95,28 @@ def sample_photos(size: int, names: Sequence[str] = SAMPLE_PHOTOS) -> tuple[list
             "No image given and scikit-image (for its sample photos) is not installed: pass image paths, "
             "or `pip install scikit-image`."
         ) from None
-    images = []
-    for name in names:
-        image = getattr(skimage.data, name)()
-        resized = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
-        images.append(np.clip(resized.numpy(), 0, 255))
+    return np.asarray(getattr(skimage.data, name)())[..., :3]
+
+
+def sample_photos(size: int | Sequence[int],
+                  names: Sequence[str] = SAMPLE_PHOTOS[:DEFAULT_SAMPLES]) -> tuple[list[str], np.ndarray]:
+    """scikit-image's sample photos as a batch (labels, RGB float32 images in [0, 255]); needs scikit-image."""
+    images = [np.clip(np.asarray(fit_image(_photo(name), size)), 0, 255) for name in names]
     return [f"skimage.data.{n}" for n in names], np.stack(images)
+
+
+def sample_photo_views(size: int | Sequence[int], names: Sequence[str] = SAMPLE_PHOTOS) -> np.ndarray:
+    """Six views of each sample photo: whole, its four corners (70 %) and its flipped centre.
+
+    >>> sample_photo_views(16).shape
+    (42, 16, 16, 3)
+    """
+    views = []
+    for name in names:
+        image = _photo(name).astype("float32")
+        h, w = image.shape[:2]
+        ch, cw = int(h * 0.7), int(w * 0.7)
+        centre = image[(h - ch) // 2:(h + ch) // 2, (w - cw) // 2:(w + cw) // 2][:, ::-1]
+        for view in (image, image[:ch, :cw], image[:ch, -cw:], image[-ch:, :cw], image[-ch:, -cw:], centre):
+            views.append(np.asarray(fit_image(view, size)))
+    return np.clip(np.stack(views), 0, 255)

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator
 import keras
 
 from kapps.imagenet import preprocessor
+from kapps.utils.names import resolve_model_name
 from kapps.weights import manifest
 
 ModelFn = Callable[..., keras.Model]
@@ -203,25 +204,22 @@ def register(spec: ModelSpec) -> Callable[[ModelFn], ModelFn]:
     return decorate
 
 
+def _specs() -> dict[str, ModelSpec]:
+    """The registry, with every family registered (importing :mod:`kapps.models` registers them)."""
+    importlib.import_module("kapps.models")
+    return _SPECS
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Registry names, sorted, optionally filtered by a glob ``pattern`` (e.g. ``"resnet*"``)."""
-    names = sorted(_SPECS)
+    names = sorted(_specs())
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
-def _unknown(name: Any) -> ValueError:
-    close = [n for n in _SPECS if isinstance(name, str) and (name.lower() in n or n in name.lower())]
-    hint = f" Did you mean {', '.join(map(repr, close[:5]))}?" if close else ""
-    return ValueError(f"`name` must be a registered model (see kapps.list_models()). Received: name={name!r}.{hint}")
-
-
 def get_spec(name: str) -> ModelSpec:
-    if name not in _SPECS:
-        by_keras = {s.keras_name.lower(): s for s in _SPECS.values()}
-        if isinstance(name, str) and name.lower() in by_keras:
-            return by_keras[name.lower()]
-        raise _unknown(name)
-    return _SPECS[name]
+    """The spec of a registry name (``"mobilenet_v2"``) or Keras name (``"MobileNetV2"``)."""
+    specs = _specs()
+    return specs[resolve_model_name(name, {n: spec.keras_name for n, spec in specs.items()})]
 
 
 def get_model(name: str, **kwargs: Any) -> keras.Model:

@@ -10,6 +10,8 @@ calibration never saw (calibration uses the default: scikit-image's sample photo
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 import kapps
-from kapps import cli_export
+from kapps.cli import export as cli_export
 from kapps.tools.export import _interpreter, export, representative_batch, run_tflite
 from kapps.images import load_image
 from conftest import photo
@@ -158,3 +160,18 @@ def test_default_calibration_images_are_sample_photos():
     batch = representative_batch(None, (48, 48))
     assert batch.shape == (42, 48, 48, 3)
     assert 0 <= batch.min() and batch.max() <= 255 and batch.std() > 20
+
+
+def test_other_backend_stops_at_once(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "m.tflite"
+    code = ("import sys, kapps\n"
+            "try:\n    kapps.export('mobilenet_v2', 'tflite', sys.argv[1], weights=None)\n"
+            "except RuntimeError as e:\n    print(e)\n")
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "kapps.export needs the TensorFlow backend" in done.stdout
+    assert "KERAS_BACKEND='jax'" in done.stdout
+    assert not out.exists()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import kapps
-from kapps.finetune.train import _cut_index, _weighted_layers
+from kapps.finetune.freezing import cut_index, weighted_layers
 from test_finetune_evaluate import assert_valid_png, check_against_sklearn
 
 SHORT_RUN_BAR = 0.88
@@ -60,8 +60,8 @@ def test_batch_norm_and_frozen_layers_never_move(result, weights_file):
     """BatchNorm statistics and parameters, and every layer below the unfreeze point, still equal the file."""
     reference = kapps.MobileNetV2(input_shape=(SIZE, SIZE, 3), include_top=False, weights=weights_file)
     base = result.model.get_layer(reference.name)
-    layers, ref_layers = _weighted_layers(base), _weighted_layers(reference)
-    cut = _cut_index(layers, base, 0.3)
+    layers, ref_layers = weighted_layers(base), weighted_layers(reference)
+    cut = cut_index(layers, base, 0.3)
     batch_norms = moved = 0
     for i, (layer, ref) in enumerate(zip(layers, ref_layers)):
         assert layer.name == ref.name

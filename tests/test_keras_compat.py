@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from kapps import _keras_compat as compat
@@ -28,9 +29,98 @@ def test_snake_case_matches_keras_auto_names(cls, expected):
 
 
 # -- functional graphs (optimize, flops) -----------------------------------------------
+def test_is_functional_tells_graph_models_apart():
+    inputs = keras.Input((3,))
+    functional = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    sequential = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert compat.is_functional(functional)
+    assert not compat.is_functional(sequential)
+    assert not compat.is_functional(Subclassed())
+    assert not compat.is_functional(keras.layers.Dense(2))
+
+
+def test_call_graph_splices_a_nested_model_into_the_outer_graph():
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, keras.layers.Dense(3, name="fc")(keras.layers.ReLU(name="act")(inner_in)))
+    outer_in = keras.Input((4,))
+    seen = []
+
+    def call(op, *args, **kwargs):
+        seen.append(op.name)
+        return op(*args, **kwargs)
+
+    outputs = compat.call_graph(inner, outer_in, call)
+    flat = keras.Model(outer_in, outputs)
+    assert seen == ["act", "fc"]
+    assert [layer.name for layer in flat.layers] == [flat.layers[0].name, "act", "fc"]
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    np.testing.assert_allclose(flat(x), inner(x))
+
 
 
 # -- training (fine_tune) -----------------------------------------------------------------
+MULTI_WORKER = """
+import json, os
+os.environ.pop("TF_CONFIG", None)
+import tensorflow as tf
+from kapps import _keras_compat as compat
+one_worker = tf.distribute.MultiWorkerMirroredStrategy()
+print(json.dumps([compat.in_multi_worker_mode(one_worker), compat.in_multi_worker_mode(tf.distribute.get_strategy())]))
+"""
+
+
+def test_in_multi_worker_mode_is_false_for_one_worker_and_other_strategies():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", MULTI_WORKER], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False]
+
+
+def test_fit_on_multi_worker_keeps_fit_working_and_returns_logs_as_vectors():
+    import numpy as np
+    import tensorflow as tf
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="d")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    compat.fit_on_multi_worker(model, tf.distribute.get_strategy())
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    before = model.get_layer("d").kernel.numpy().copy()
+    history = model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(4), epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(np.asarray(history.history["loss"], dtype=float)).all()
+    assert not np.allclose(before, model.get_layer("d").kernel.numpy())
+    logs = model.train_step((tf.constant(x[:4]), tf.constant(y[:4])))
+    assert {k: tuple(v.shape) for k, v in logs.items()} == {"loss": (1,), "accuracy": (1,)}
+
+
+def test_fixed_seed_hands_out_its_seed_so_draws_repeat():
+    import numpy as np
+    import tensorflow as tf
+
+    images = tf.zeros((4, 8, 8, 3))
+    layer = keras.layers.RandomRotation(0.5)
+
+    def factors(seed):
+        generator = compat.fixed_seed(tf.constant(seed, tf.int64))
+        assert isinstance(generator, keras.random.SeedGenerator) and generator.next().numpy().tolist() == seed
+        transformation = layer.get_random_transformation(images, training=True, seed=generator)
+        return np.concatenate([np.ravel(keras.ops.convert_to_numpy(v)) for v in keras.tree.flatten(transformation)
+                               if v is not None])
+
+    assert (factors([3, 7]) == factors([3, 7])).all()
+    assert not (factors([3, 7]) == factors([3, 8])).all()
+
 
 
 # -- saving and serialization ----------------------------------------------------------

@@ -14,7 +14,11 @@ The Sequential builder (flattened first) is checked on a representative subset.
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -157,3 +161,75 @@ def test_errors_name_the_argument():
         optimize_for_inference(model, xla="yes")
     with pytest.raises(ValueError, match="known inputs"):
         optimize_for_inference(keras.Sequential([keras.layers.Dense(2)]))
+
+
+class _Scale(keras.layers.Layer):
+    """A weighted layer whose constructor takes an array: Keras cannot write its config."""
+
+    def __init__(self, init: np.ndarray, **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape):
+        self.factor = self.add_weight(shape=self.init.shape, initializer="ones")
+
+    def call(self, x):
+        return x * self.factor
+
+
+def test_uncopyable_weighted_layer_is_refused_not_shared():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, _Scale(np.ones(4, "float32"), name="scale")(keras.layers.Dense(4)(inputs)))
+    with pytest.raises(ValueError, match=r"Layer 'scale' \(_Scale\) cannot be rebuilt from its get_config\(\)"):
+        optimize_for_inference(model)
+
+
+def _run(code: str, backend: str, *args: str) -> str:
+    """Run ``code`` in a fresh Python process on ``backend``; returns its stdout."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_optimized_model_round_trips_through_keras_file(tmp_path):
+    model = kapps.MobileNetV2(weights=None, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+    randomize_batch_norm(model)
+    fast = optimize_for_inference(model)
+    path, x_path, y_path = tmp_path / "fast.keras", tmp_path / "x.npy", tmp_path / "y.npy"
+    fast.save(path)
+    x = family_preprocess("mobilenet_v2", photo(32))
+    np.save(x_path, x)
+    _run("import sys, keras, numpy as np, kapps\n"
+         "m = keras.saving.load_model(sys.argv[1])\n"
+         "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]))))\n", "tensorflow", str(path), str(x_path), str(y_path))
+    np.testing.assert_allclose(np.load(y_path), fast(x), atol=1e-6)
+    np.testing.assert_allclose(np.load(y_path), model(x, training=False), atol=TOLERANCE)
+
+
+_OTHER_BACKEND = """
+import sys, keras, numpy as np, kapps
+from parity import randomize_batch_norm
+assert keras.backend.backend() == sys.argv[1]
+model = kapps.MobileNetV2(weights=None, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+randomize_batch_norm(model)
+fast = kapps.optimize_for_inference(model)
+x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+expected = keras.ops.convert_to_numpy(model(x, training=False))
+got = keras.ops.convert_to_numpy(fast(x))
+fast.save(sys.argv[2])
+again = keras.ops.convert_to_numpy(keras.saving.load_model(sys.argv[2])(x))
+bn = sum(isinstance(l, keras.layers.BatchNormalization) for l in fast.layers)
+print(float(np.max(np.abs(got - expected))), float(np.max(np.abs(again - got))), float(np.max(np.abs(expected))), bn)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends(backend, tmp_path):
+    diff, reload_diff, max_y, bn = _run(_OTHER_BACKEND, backend, backend, str(tmp_path / "fast.keras")).split()
+    print(f"{backend}: max |diff| {float(diff):.2e}, after .keras reload {float(reload_diff):.2e}")
+    assert float(diff) <= _tolerance(float(max_y)) and float(max_y) > 0.1
+    assert float(reload_diff) <= 1e-6
+    assert bn == "0"

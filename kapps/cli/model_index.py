@@ -44,16 +44,10 @@ def find(name: str) -> dict[str, Any]:
 
     Raises the registry's ``ValueError`` (same message) for an unknown name.
     """
+    from kapps.utils.names import resolve_model_name
+
     index = load()
-    if name in index:
-        return index[name]
-    lowered = name.lower() if isinstance(name, str) else None
-    by_keras = {info["keras_name"].lower(): info for info in index.values()}
-    if lowered in by_keras:
-        return by_keras[lowered]
-    close = [n for n in index if lowered is not None and (lowered in n or n in lowered)]
-    hint = f" Did you mean {', '.join(map(repr, close[:5]))}?" if close else ""
-    raise ValueError(f"`name` must be a registered model (see kapps.list_models()). Received: name={name!r}.{hint}")
+    return index[resolve_model_name(name, {n: info["keras_name"] for n, info in index.items()})]
 
 
 def generate() -> dict[str, dict[str, Any]]:

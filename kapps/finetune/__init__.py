@@ -4,23 +4,33 @@
 >>> callable(kapps.fine_tune) and callable(kapps.evaluate)
 True
 
-Modules: :mod:`~kapps.finetune.data` (folders, datasets, bad-file scan, pipelines),
-:mod:`~kapps.finetune.strategy` (tf.distribute and mixed precision),
-:mod:`~kapps.finetune.train` (the two phases), :mod:`~kapps.finetune.checkpoint`
-(crash-safe resume), :mod:`~kapps.finetune.evaluate` (metrics),
-:mod:`~kapps.finetune.plots` (PNG figures), :mod:`~kapps.finetune.result`.
+Modules, one job each: :mod:`~kapps.finetune.train` (``fine_tune``: assembles the parts),
+:mod:`~kapps.finetune.config` (the arguments, checked once), :mod:`~kapps.finetune.strategy`
+(tf.distribute and mixed precision), :mod:`~kapps.finetune.classifier` (base and head),
+:mod:`~kapps.finetune.layers` (``ImagePreprocessing``), :mod:`~kapps.finetune.freezing`
+(what each phase trains), :mod:`~kapps.finetune.data` (folders, datasets, bad-file scan,
+validation split, pipelines), :mod:`~kapps.finetune.loop` (the phases),
+:mod:`~kapps.finetune.callbacks` (epoch clock, NaN guard, phase keeper),
+:mod:`~kapps.finetune.checkpoint` (crash-safe resume), :mod:`~kapps.finetune.evaluate`
+(metrics), :mod:`~kapps.finetune.plots` (PNG figures), :mod:`~kapps.finetune.result`.
 """
 
 from __future__ import annotations
 
+from kapps.finetune.callbacks import TrainingDivergedError
 from kapps.finetune.checkpoint import CheckpointMismatchError
+from kapps.finetune.classifier import build_classifier
+from kapps.finetune.config import BackendError, FineTuneConfig
 from kapps.finetune.data import BadImageError, BadImageWarning
 from kapps.finetune.evaluate import EvaluationReport, evaluate
+from kapps.finetune.freezing import set_trainable
+from kapps.finetune.layers import ImagePreprocessing
 from kapps.finetune.result import FineTuneResult
 from kapps.finetune.strategy import resolve_precision, resolve_strategy
-from kapps.finetune.train import TrainingDivergedError, fine_tune
+from kapps.finetune.train import fine_tune
 
 __all__ = [
     "fine_tune", "evaluate", "FineTuneResult", "EvaluationReport", "BadImageError", "BadImageWarning",
-    "TrainingDivergedError", "CheckpointMismatchError", "resolve_strategy", "resolve_precision",
+    "TrainingDivergedError", "CheckpointMismatchError", "BackendError", "FineTuneConfig", "ImagePreprocessing",
+    "build_classifier", "set_trainable", "resolve_strategy", "resolve_precision",
 ]

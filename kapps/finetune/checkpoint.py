@@ -20,13 +20,13 @@ import glob
 import hashlib
 import json
 import os
-import tempfile
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
 from kapps.errors import KappsError
+from kapps.utils.files import atomic_open
 
 __all__ = ["CheckpointMismatchError", "Checkpointer", "fingerprint"]
 
@@ -56,18 +56,10 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _write_atomic(path: str, write: Any) -> None:
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``write(f)`` into ``path`` atomically (:mod:`kapps.utils.files`), then sync the folder's entry."""
+    with atomic_open(path, "wb") as f:
+        write(f)
+    _fsync_dir(os.path.dirname(path))
 
 
 def variables_to_arrays(variables: Sequence[Any]) -> list[np.ndarray]:
@@ -169,7 +161,7 @@ class Checkpointer:
                     os.remove(path)
                 except OSError:
                     pass
-        for path in glob.glob(self._path(".tmp-*")):  # debris of a process killed mid-write
+        for path in glob.glob(self._path(".*.part")):  # debris of a process killed mid-write
             if time.time() - os.path.getmtime(path) > 60:
                 try:
                     os.remove(path)

@@ -25,17 +25,20 @@ import functools
 import hashlib
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from kapps import _keras_compat as compat
+from kapps import images as image_io
 from kapps.errors import KappsError
 
 __all__ = [
     "BadImageError", "BadImageWarning", "ImageFolder", "Source", "scan_folder", "from_folder",
     "from_dataset", "split_folder", "make_augmentation", "training_dataset", "evaluation_dataset",
+    "DataSplit", "prepare_data", "class_weights",
 ]
 
 #: Formats accepted for training, told apart by content (magic bytes), not by extension.
@@ -127,24 +130,9 @@ def _bad_listing(skipped: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def scan_folder(
-    root: str | os.PathLike,
-    *,
-    argument: str = "train",
-    on_bad_file: str = "skip",
-    class_names: Sequence[str] | None = None,
-    workers: int | None = None,
-) -> ImageFolder:
-    """Scan ``root``/<class>/... and return the usable images, refusing unusable layouts.
-
-    Raises ValueError naming the path for: a missing folder, no class sub-folders,
-    an empty class folder, a single class, or class names different from
-    ``class_names``. Unusable files are listed by path: a :class:`BadImageWarning`
-    with ``on_bad_file="skip"``, a :class:`BadImageError` with ``"error"``.
-    """
-    if on_bad_file not in ("skip", "error"):
-        raise ValueError(f"`on_bad_file` must be 'skip' or 'error'. Received: on_bad_file={on_bad_file!r}")
-    root = os.fspath(root)
+def _class_files(root: str, argument: str, class_names: Sequence[str] | None) -> dict[str, list[str]]:
+    """``{class: files}`` of ``root``, refusing a missing folder, fewer than 2 classes, other class
+    names than ``class_names`` and empty class folders."""
     if not os.path.isdir(root):
         raise ValueError(
             f"`{argument}` must be a directory of class sub-folders or a tf.data.Dataset. "
@@ -177,6 +165,29 @@ def scan_folder(
                 f"`{argument}`: class folder {os.path.join(root, name)!r} is empty. Every class sub-folder must "
                 "hold images; remove the folder or add images to it."
             )
+    return per_class
+
+
+def scan_folder(
+    root: str | os.PathLike,
+    *,
+    argument: str = "train",
+    on_bad_file: str = "skip",
+    class_names: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> ImageFolder:
+    """Scan ``root``/<class>/... and return the usable images, refusing unusable layouts.
+
+    Raises ValueError naming the path for: a missing folder, no class sub-folders,
+    an empty class folder, a single class, or class names different from
+    ``class_names``. Unusable files are listed by path: a :class:`BadImageWarning`
+    with ``on_bad_file="skip"``, a :class:`BadImageError` with ``"error"``.
+    """
+    if on_bad_file not in ("skip", "error"):
+        raise ValueError(f"`on_bad_file` must be 'skip' or 'error'. Received: on_bad_file={on_bad_file!r}")
+    root = os.fspath(root)
+    per_class = _class_files(root, argument, class_names)
+    classes = list(per_class)
     all_files = [f for name in classes for f in per_class[name]]
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
         results = dict(zip(all_files, pool.map(inspect_file, all_files)))
@@ -281,25 +292,14 @@ class Source:
 
 def fit_image(image: tf.Tensor, image_size: tuple[int, int], crop: bool = True) -> tf.Tensor:
     """Resize one image to ``image_size`` as float32; with ``crop``, first cut its centre to the
-    target aspect ratio (no distortion), else stretch it."""
-    if crop:
-        shape = tf.shape(image)
-        height, width = shape[0], shape[1]
-        ratio = image_size[1] / image_size[0]
-        crop_h = tf.minimum(height, tf.cast(tf.round(tf.cast(width, tf.float32) / ratio), tf.int32))
-        crop_w = tf.minimum(width, tf.cast(tf.round(tf.cast(height, tf.float32) * ratio), tf.int32))
-        crop_h, crop_w = tf.maximum(crop_h, 1), tf.maximum(crop_w, 1)
-        image = tf.image.crop_to_bounding_box(image, (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w)
-    image = tf.image.resize(image, image_size, antialias=True)
-    return tf.ensure_shape(image, [image_size[0], image_size[1], 3])
+    target aspect ratio (no distortion), else stretch it (:func:`kapps.images.fit_image`)."""
+    return image_io.fit_image(image, image_size, crop=crop)
 
 
 def load_image(path: tf.Tensor, image_size: tuple[int, int], crop: bool = True) -> tf.Tensor:
     """Read, decode (JPEG/PNG/BMP; gray and RGBA become RGB) and fit one image (:func:`fit_image`),
     as float32 in [0, 255]."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return fit_image(image, image_size, crop)
+    return fit_image(image_io.decode_image(tf.io.read_file(path)), image_size, crop)
 
 
 def from_folder(folder: ImageFolder, image_size: tuple[int, int], crop: bool = True) -> Source:
@@ -416,16 +416,6 @@ def from_dataset(
 # -- augmentation ---------------------------------------------------------------------------------
 
 
-class _FixedSeed(keras.random.SeedGenerator):
-    """A seed 'generator' that always hands out one given seed tensor (stateless augmentation)."""
-
-    def __init__(self, seed: tf.Tensor):  # no variable: nothing to track or restore
-        self._seed = seed
-
-    def next(self, ordered: bool = True) -> tf.Tensor:
-        return self._seed
-
-
 def make_augmentation(augmentation: Any) -> list[keras.layers.Layer]:
     """Keras preprocessing layers for ``augmentation``: False/None (none), True (flip, rotation,
     zoom, contrast) or a list of layers of your own."""
@@ -452,7 +442,7 @@ def _augment(image: tf.Tensor, seed: tf.Tensor, layers: Sequence[keras.layers.La
     """Apply ``layers`` to one image with seeds derived from ``seed`` (int64 pair): stateless."""
     for i, layer in enumerate(layers):
         if hasattr(layer, "get_random_transformation") and hasattr(layer, "transform_images"):
-            layer_seed = _FixedSeed(tf.stack([seed[0], seed[1] * 16 + i]))
+            layer_seed = compat.fixed_seed(tf.stack([seed[0], seed[1] * 16 + i]))
             transform = layer.get_random_transformation(image, training=True, seed=layer_seed)
             image = layer.transform_images(image, transform, training=True)
         else:  # a layer of another kind: applied as it is (its randomness is its own)
@@ -594,3 +584,108 @@ def take_images(source: Source, count: int) -> tuple[np.ndarray, np.ndarray]:
         return images, source.labels[picked]
     batch = list(source.dataset.take(count).batch(count).as_numpy_iterator())[0]
     return batch[0], batch[1]
+
+
+# -- the data of a run: training and validation sources, the split policy, class weights ---------------
+
+
+@dataclasses.dataclass
+class DataSplit:
+    """The training and validation sources of a run, what was noticed about them, the files left out."""
+
+    train: Source
+    validation: Source | None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def _load(data: Any, argument: str, names: Sequence[str] | None, split: DataSplit, image_size: tuple[int, int],
+          on_bad_file: str, crop: bool) -> Source:
+    """A source for the ``train``/``validation`` argument ``data``; notes and skipped files go to ``split``."""
+    if isinstance(data, (str, os.PathLike)):
+        folder = scan_folder(data, argument=argument, on_bad_file=on_bad_file, class_names=names)
+        split.skipped.extend(folder.skipped)
+        source = from_folder(folder, image_size, crop)
+    elif isinstance(data, tf.data.Dataset):
+        source = from_dataset(data, image_size=image_size, class_names=names, argument=argument, crop=crop)
+    else:
+        raise ValueError(f"`{argument}` must be a directory of class sub-folders or a tf.data.Dataset of "
+                         f"(image, label). Received: {argument}={data!r}")
+    split.notes.extend(source.notes)
+    mine = [path for path, _ in source.folder.skipped] if source.folder is not None else []
+    if mine:
+        split.notes.append(f"`{argument}`: {len(mine)} unusable file(s) skipped: " + ", ".join(mine[:5])
+                           + (" ..." if len(mine) > 5 else ""))
+    return source
+
+
+def _split_dataset(source: Source, fraction: float) -> tuple[Source, Source, str]:
+    """The first ``fraction`` of a dataset source for validation, the rest for training."""
+    n_val = max(1, int(round(source.size * fraction)))
+    if n_val >= source.size:
+        raise ValueError(f"`validation_split`={fraction} leaves no training data ({source.size} images).")
+    full, labels = source.dataset, source.labels
+    val_part = Source(source.class_names, n_val, source.image_size, labels=labels[:n_val], crop=source.crop,
+                      dataset=full.take(n_val))
+    train_part = Source(source.class_names, source.size - n_val, source.image_size, labels=labels[n_val:],
+                        crop=source.crop, dataset=full.skip(n_val))
+    note = (f"validation: the first {n_val} elements of the `train` dataset ({fraction:.0%}) are held out "
+            "(the dataset must iterate in a fixed order)")
+    return train_part, val_part, note
+
+
+def prepare_data(train: Any, validation: Any, validation_split: Any, image_size: tuple[int, int], *,
+                 class_names: Sequence[str] | None = None, on_bad_file: str = "skip", seed: int | None = None,
+                 crop: bool = True) -> DataSplit:
+    """The sources of a run and the split policy.
+
+    With ``validation``, ``validation_split`` must be ``"auto"`` or None. Without it,
+    ``"auto"`` holds out 0.2 of each class of a training folder (a dataset: no
+    validation), a number holds out that fraction (a folder: stratified, seeded by
+    ``seed``; a dataset: its first elements), and None trains on everything.
+    """
+    split = DataSplit(None, None)  # type: ignore[arg-type]
+    split.train = _load(train, "train", class_names, split, image_size, on_bad_file, crop)
+    if validation is not None:
+        if validation_split not in ("auto", None):
+            raise ValueError("`validation_split` must be 'auto' or None when `validation` is given (pass one of "
+                             f"them). Received: validation_split={validation_split!r}")
+        split.validation = _load(validation, "validation", split.train.class_names, split, image_size,
+                                 on_bad_file, crop)
+        return split
+    if validation_split is None or (validation_split == "auto" and not split.train.is_files):
+        return split
+    fraction = 0.2 if validation_split == "auto" else validation_split
+    if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
+        raise ValueError(f"`validation_split` must be 'auto', None or a number between 0 and 1 (exclusive). "
+                         f"Received: validation_split={validation_split!r}")
+    split_seed = 0 if seed is None else seed
+    if split.train.is_files:
+        split.train, split.validation = split_folder(split.train, fraction, split_seed)
+        split.notes.append(f"validation: {split.validation.size} images ({fraction:.0%} of each class of "
+                           f"`train`, seed {split_seed}) held out from training")
+    else:
+        split.train, split.validation, note = _split_dataset(split.train, fraction)
+        split.notes.append(note)
+    return split
+
+
+def class_weights(class_weight: Any, source: Source) -> np.ndarray | None:
+    """One weight per class for ``class_weight`` (None, ``"balanced"`` or ``{name or index: weight}``)."""
+    if class_weight is None:
+        return None
+    names = source.class_names
+    if class_weight == "balanced":
+        counts = source.label_counts().astype("float64")
+        return (counts.sum() / (len(names) * np.maximum(counts, 1))).astype("float32")
+    if isinstance(class_weight, Mapping):
+        weights = np.ones(len(names), "float32")
+        for key, value in class_weight.items():
+            index = names.index(key) if key in names else key
+            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(names):
+                raise ValueError(f"`class_weight` keys must be class names {names} or indices 0..{len(names) - 1}. "
+                                 f"Received: key {key!r}")
+            weights[int(index)] = float(value)
+        return weights
+    raise ValueError(f"`class_weight` must be None, 'balanced' or a dict {{class name or index: weight}}. "
+                     f"Received: class_weight={class_weight!r}")

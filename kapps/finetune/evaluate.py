@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 from typing import Any, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from kapps.utils.files import write_json_atomic
 
 __all__ = ["EvaluationReport", "evaluate", "predict"]
 
@@ -100,7 +100,8 @@ class EvaluationReport:
 
     def save_json(self, path: str | os.PathLike) -> str:
         """Write :meth:`to_dict` to ``path`` (atomically: a temporary file, then a rename)."""
-        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json_atomic(path, self.to_dict(), indent=2)
+        return os.fspath(path)
 
     def table(self) -> str:
         """A plain-text report: overall figures, per-class table, confusion matrix."""
@@ -132,23 +133,6 @@ class EvaluationReport:
         from kapps.finetune.plots import plot_confusion_matrix
 
         return plot_confusion_matrix(self, path)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> str:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def predict(model: keras.Model, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:

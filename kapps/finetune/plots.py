@@ -8,33 +8,23 @@ so a reader never sees half a PNG. No pyplot state is used: figures are plain
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kapps.utils.files import atomic_open
+
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_predictions", "save_figure"]
 
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 110) -> str:
     """Render ``figure`` to ``path`` as PNG, atomically."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     FigureCanvasAgg(figure)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            figure.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    with atomic_open(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    return os.fspath(path)
 
 
 def plot_history(history: Mapping[str, Sequence[Any]], path: str | os.PathLike) -> str:

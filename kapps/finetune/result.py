@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import os
-import tempfile
 from typing import Any
 
 import keras
 import numpy as np
 
-from kapps.finetune.evaluate import EvaluationReport, write_text_atomic
+from kapps.finetune.evaluate import EvaluationReport
+from kapps.utils.files import atomic_path, write_json_atomic, write_text_atomic
 
 __all__ = ["FineTuneResult", "save_model_atomic"]
 
@@ -110,28 +110,25 @@ class FineTuneResult:
         ``class_names.json`` and the plots to ``out_dir``; returns ``{what: path}``."""
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
-        written = {"model": save_model_atomic(self.model, os.path.join(out_dir, "model.keras"))}
-        written["history"] = write_text_atomic(os.path.join(out_dir, "history.json"),
-                                               json.dumps(self.history, indent=1) + "\n")
-        written["class_names"] = write_text_atomic(os.path.join(out_dir, "class_names.json"),
-                                                   json.dumps(self.class_names) + "\n")
+        path = functools.partial(os.path.join, out_dir)
+        written = {"model": save_model_atomic(self.model, path("model.keras")),
+                   "history": path("history.json"), "class_names": path("class_names.json")}
+        write_json_atomic(written["history"], self.history)
+        write_json_atomic(written["class_names"], self.class_names, indent=None)
         if self.report is not None:
-            written["report"] = self.report.save_json(os.path.join(out_dir, "report.json"))
-            written["report_text"] = write_text_atomic(os.path.join(out_dir, "report.txt"),
-                                                       self.summary() + "\n\n" + self.report.table() + "\n")
+            written["report"] = self.report.save_json(path("report.json"))
+            written["report_text"] = path("report.txt")
+            write_text_atomic(written["report_text"], self.summary() + "\n\n" + self.report.table() + "\n")
         written.update(self.plot(out_dir, samples=samples))
         return written
 
 
-def save_model_atomic(model: keras.Model, path: str) -> str:
-    """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=directory)
-    os.close(fd)
-    try:
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> str:
+    """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename.
+
+    A model that cannot be serialized (e.g. a preprocessing function not registered with
+    Keras) is refused here, with the layer's message, and ``path`` is left untouched.
+    """
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return os.fspath(path)

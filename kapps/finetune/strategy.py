@@ -15,6 +15,7 @@ GPUs (compute capability 7.0 or newer), mixed_bfloat16 on TPUs, float32 otherwis
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -24,8 +25,8 @@ import keras
 import tensorflow as tf
 
 __all__ = [
-    "resolve_strategy", "choose_kind", "resolve_precision", "precision_policy", "is_chief",
-    "input_shard", "describe",
+    "resolve_strategy", "choose_kind", "resolve_precision", "precision_policy", "is_chief", "is_tpu",
+    "input_shard", "describe", "Hardware",
 ]
 
 STRATEGY_NAMES = ("auto", "default", "one_device", "mirrored", "tpu", "multi_worker")
@@ -109,7 +110,8 @@ def resolve_strategy(strategy: Any = "auto") -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
-def _is_tpu(strategy: tf.distribute.Strategy) -> bool:
+def is_tpu(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` runs on TPUs (static shapes: padded evaluation batches, weighted metrics)."""
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 
@@ -142,7 +144,7 @@ def resolve_precision(mixed_precision: Any, strategy: tf.distribute.Strategy) ->
         )
     if mixed_precision in ("mixed_float16", "mixed_bfloat16"):
         return mixed_precision
-    if _is_tpu(strategy):
+    if is_tpu(strategy):
         return "mixed_bfloat16"
     if _uses_gpu(strategy) and _fast_float16():
         return "mixed_float16"
@@ -197,3 +199,38 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     name = {"_DefaultDistributionStrategy": "default strategy",
             "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(name, name)
     return f"{name}, {strategy.num_replicas_in_sync} replica(s)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """What a run trains on: the strategy, the dtype policy, the global batch, whether this process is the chief.
+
+    >>> Hardware.resolve("default", None, batch_size=8).global_batch
+    8
+    """
+
+    strategy: tf.distribute.Strategy
+    policy: str
+    chief: bool
+    global_batch: int
+    tpu: bool
+
+    @classmethod
+    def resolve(cls, strategy: Any, mixed_precision: Any, batch_size: int) -> "Hardware":
+        strategy = resolve_strategy(strategy)
+        return cls(strategy, resolve_precision(mixed_precision, strategy), is_chief(strategy),
+                   batch_size * strategy.num_replicas_in_sync, is_tpu(strategy))
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        """The strategy's scope with the run's dtype policy: where models, optimizers and variables are made."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.strategy.scope())
+        stack.enter_context(precision_policy(self.policy))
+        return stack
+
+    def describe(self) -> str:
+        return describe(self.strategy)

@@ -19,14 +19,14 @@ def _fmt(value, spec: str) -> str:
 
 def model_table_markdown() -> str:
     """Markdown table of every registered model."""
-    import kapps
+    from kapps.registry import list_models, model_info
 
     lines = [
         "| model | Keras name | params | GFLOPs | input (min) | preprocessing | top-1 | top-5 | ImageNet files |",
         "|---|---|---:|---:|---|---|---:|---:|---:|",
     ]
-    for name in kapps.list_models():
-        info = kapps.model_info(name)
+    for name in list_models():
+        info = model_info(name)
         files = len(info["weight_files"]) if info["imagenet_weights"] else "none"
         lines.append(
             f"| `{name}` | `{info['keras_name']}` | {_fmt(info['params'], ',')} | {_fmt(info['gflops'], '.2f')} | "

@@ -22,19 +22,24 @@ input and dequantizes the output of int8 models). Files are written atomically.
 
 from __future__ import annotations
 
-__all__ = ["export", "run_tflite", "representative_batch", "FORMATS"]
+__all__ = ["export", "run_tflite", "representative_batch", "require_tensorflow_backend", "FORMATS"]
 
+import importlib
 import os
 import shutil
 import tempfile
 from typing import Any, Callable, Iterable
 
+import keras
 import numpy as np
+
+from kapps import images as image_io
+from kapps.registry import get_model, get_spec
+from kapps.tools.optimize import optimize_for_inference
+from kapps.utils.files import write_bytes_atomic
 
 FORMATS = ("savedmodel", "tflite", "tflite-int8")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
-#: Colour photos of scikit-image that ship with it (no download needed).
-SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 
 
 def export(
@@ -82,6 +87,7 @@ def export(
     >>> path = kapps.export("mobilenet_v2", "tflite", "/tmp/m.tflite", weights=None,
     ...                     include_top=False, pooling="avg", input_size=96)  # doctest: +SKIP
     """
+    require_tensorflow_backend()
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(map(repr, FORMATS))}. Received: format={format!r}")
     if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
@@ -105,8 +111,6 @@ def export(
             images = images.mean(axis=-1, keepdims=True)
         calibration = np.asarray(preprocess(images.copy()), dtype="float32")
     if optimize:
-        from kapps.tools.optimize import optimize_for_inference
-
         model = optimize_for_inference(model)
 
     parent = os.path.dirname(os.path.abspath(out))
@@ -118,11 +122,26 @@ def export(
             _replace_directory(saved, out)
         else:
             flatbuffer = _convert(saved, calibration, int8_io)
-            _write_bytes(flatbuffer, out)
+            write_bytes_atomic(out, flatbuffer)
     return out
 
 
+def require_tensorflow_backend() -> None:
+    """Stop at once unless Keras runs on TensorFlow: SavedModel and TFLite are TensorFlow formats."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"kapps.export needs the TensorFlow backend (SavedModel and TFLite are TensorFlow formats). "
+            f"Received: KERAS_BACKEND={backend!r}; run with KERAS_BACKEND=tensorflow."
+        )
+
+
 # -- what to export ---------------------------------------------------------------------
+
+
+def _family_preprocess(name: str) -> Callable[[np.ndarray], Any]:
+    """The ``preprocess_input`` of a registry name's family module (``kapps.models.<family>``)."""
+    return importlib.import_module(f"kapps.models.{get_spec(name).family}").preprocess_input
 
 
 def _modes() -> tuple[str, ...]:
@@ -138,11 +157,8 @@ def _preprocessor(preprocessing: Any) -> Callable[[np.ndarray], Any] | None:
 
     if preprocessing in MODES:
         return preprocessor(preprocessing)
-    import kapps
-    from kapps.registry import get_spec
-
     try:
-        return getattr(kapps, get_spec(preprocessing).family).preprocess_input
+        return _family_preprocess(preprocessing)
     except ValueError:
         raise ValueError(
             f"`preprocessing` must be one of {', '.join(map(repr, MODES))}, a registry name or a callable. "
@@ -152,8 +168,6 @@ def _preprocessor(preprocessing: Any) -> Callable[[np.ndarray], Any] | None:
 
 def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooling: Any, input_size: Any,
                    preprocessing: Any, builder: str) -> tuple[Any, Callable | None]:
-    import keras
-
     if isinstance(model_or_name, keras.Model):
         return model_or_name, _preprocessor(preprocessing)
     if not isinstance(model_or_name, (str, os.PathLike)):
@@ -171,9 +185,6 @@ def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooli
             raise ValueError(f"`model_or_name` {text!r} could not be loaded as a Keras model: {e}") from None
         return model, _preprocessor(preprocessing)
 
-    import kapps
-    from kapps.registry import get_spec
-
     spec = get_spec(text)  # a ValueError naming the unknown model
     kwargs: dict[str, Any] = dict(weights=None if weights in (None, "none") else weights, include_top=include_top,
                                   builder=builder)
@@ -182,9 +193,8 @@ def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooli
     size = input_size or spec.default_size
     if input_size is not None or not include_top:
         kwargs["input_shape"] = (size, size, spec.input_channels)
-    model = kapps.get_model(spec.name, **kwargs)
-    family = getattr(kapps, spec.family).preprocess_input
-    return model, _preprocessor(preprocessing) or family
+    model = get_model(spec.name, **kwargs)
+    return model, _preprocessor(preprocessing) or _family_preprocess(spec.name)
 
 
 def _static_input_shape(model: Any, input_size: int | None, what: Any) -> tuple[int, int, int]:
@@ -224,26 +234,14 @@ def _image_files(sources: Iterable[Any]) -> list[str]:
     return files
 
 
-def _sample_photo_crops(size: tuple[int, int]) -> np.ndarray:
-    """Whole photo, four corner crops and a flipped centre crop of each sample photo."""
+def _sample_views(size: tuple[int, int]) -> np.ndarray:
     try:
-        import skimage.data
-    except ImportError:
+        return image_io.sample_photo_views(size)
+    except ValueError:  # no scikit-image
         raise ValueError(
             "`representative_images` must be given when scikit-image is not installed (the default calibration "
             "images are its sample photos): pass image files or a folder, or `pip install scikit-image`."
         ) from None
-    import tensorflow as tf
-
-    crops = []
-    for name in SAMPLE_PHOTOS:
-        image = np.asarray(getattr(skimage.data, name)(), dtype="float32")[..., :3]
-        h, w = image.shape[:2]
-        ch, cw = int(h * 0.7), int(w * 0.7)
-        views = [image, image[:ch, :cw], image[:ch, -cw:], image[-ch:, :cw], image[-ch:, -cw:],
-                 image[(h - ch) // 2:(h + ch) // 2, (w - cw) // 2:(w + cw) // 2, :][:, ::-1]]
-        crops += [tf.image.resize(v[None], size, antialias=True)[0].numpy() for v in views]
-    return np.clip(np.stack(crops), 0, 255)
 
 
 def representative_batch(images: Any, size: tuple[int, int], limit: int | None = None) -> np.ndarray:
@@ -253,17 +251,13 @@ def representative_batch(images: Any, size: tuple[int, int], limit: int | None =
     (42, 32, 32, 3)
     """
     if images is None:
-        batch = _sample_photo_crops(size)
+        batch = _sample_views(size)
     elif isinstance(images, np.ndarray):
         if images.ndim != 4 or images.shape[-1] not in (1, 3):
             raise ValueError(f"`representative_images` as an array must be (n, rows, cols, 3). "
                              f"Received shape {images.shape}")
-        import tensorflow as tf
-
-        batch = tf.image.resize(images.astype("float32"), size, antialias=True).numpy()
+        batch = np.stack([np.asarray(image_io.fit_image(image.astype("float32"), size)) for image in images])
     else:
-        from kapps.images import load_image
-
         sources = [images] if isinstance(images, (str, os.PathLike)) else list(images)
         files = _image_files(sources)
         if limit is not None:
@@ -274,7 +268,7 @@ def representative_batch(images: Any, size: tuple[int, int], limit: int | None =
         loaded, unreadable = [], []
         for f in files:
             try:
-                loaded.append(load_image(f, size))
+                loaded.append(image_io.load_image(f, size))
             except ValueError:
                 unreadable.append(f)
         if unreadable:
@@ -321,17 +315,6 @@ def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool) ->
         return converter.convert()
     except Exception as e:  # the converter's message names the op that has no int8 kernel
         raise ValueError(f"full-integer int8 conversion failed (an operation may lack an int8 kernel): {e}") from None
-
-
-def _write_bytes(data: bytes, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".part", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _replace_directory(source: str, target: str) -> None:

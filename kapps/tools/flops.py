@@ -5,6 +5,9 @@ FLOPs; only convolutions (plain, depthwise, separable) and dense layers are coun
 multiply-adds dominate; BatchNorm, activations, pooling and additions are left out).
 For a convolution with kernel ``kh x kw``, ``cin`` input and ``cout`` output channels,
 ``groups`` groups and an output of ``h x w``: ``2 * kh * kw * cin / groups * cout * h * w``.
+
+Shapes come from the model's symbolic graph (:mod:`kapps.tools.graph`): every call of a
+layer counts, with its own output shape (a layer shared by two calls counts twice).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import math
 
 import keras
 
-from kapps.utils.layers import leaf_layers
+from kapps.tools.graph import flatten, trace
+
+_COUNTED = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2D, keras.layers.Dense)
 
 
 def layer_flops(layer: keras.layers.Layer, output_shape: tuple) -> int:
@@ -39,35 +44,28 @@ def layer_flops(layer: keras.layers.Layer, output_shape: tuple) -> int:
 def count_flops(model: keras.Model, input_shape: tuple | None = None) -> int:
     """FLOPs of one forward pass of one image through ``model`` (see module docs).
 
-    Output shapes are found by tracing the model once on a symbolic input, so nested
-    blocks (the Sequential builder) are counted like a flat graph.
+    Read from the symbolic graph: the model is flattened (nested models and blocks of the
+    Sequential builder count like a flat graph) and each layer call's output shape is
+    combined with the layer's kernel shape. Nothing runs on data.
+
+    Args:
+        model: a Functional or Sequential model with known inputs.
+        input_shape: count at this input shape (no batch axis) instead of the model's.
 
     >>> import keras
     >>> m = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 1, use_bias=False)])
     >>> count_flops(m)  # 2 * 1*1*3*2 * 16 positions
     192
     """
-    shapes: dict[int, tuple] = {}
-    originals = {}
-    for layer in leaf_layers(model):
-        originals[id(layer)] = layer
-
-    # Record each weighted layer's output shape during one symbolic pass.
-    hooks = []
-    for layer in originals.values():
-        original_call = layer.call
-
-        def recording_call(*args, _layer=layer, _call=original_call, **kwargs):
-            out = _call(*args, **kwargs)
-            shapes[id(_layer)] = tuple(out.shape)
-            return out
-
-        layer.call = recording_call
-        hooks.append((layer, original_call))
-    try:
-        shape = input_shape or tuple(model.inputs[0].shape[1:])
-        model(keras.ops.zeros((1, *shape)), training=False)
-    finally:
-        for layer, original_call in hooks:
-            layer.call = original_call
-    return sum(layer_flops(layer, shapes[id(layer)]) for layer in originals.values() if id(layer) in shapes)
+    total = 0
+    for call in trace(flatten(model, input_shape)).calls:
+        if not isinstance(call.operation, _COUNTED):
+            continue
+        shape = tuple(call.outputs[0].shape)
+        if any(d is None for d in shape[1:]):
+            raise ValueError(
+                "`input_shape` must be given: the model accepts any input size and FLOPs depend on it. "
+                f"Received: input_shape={input_shape!r} (layer {call.operation.name!r} outputs {shape})"
+            )
+        total += layer_flops(call.operation, shape)
+    return total

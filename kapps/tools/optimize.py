@@ -19,7 +19,12 @@ inference time with fewer operations:
   with XLA (``jit_compile``).
 
 The original model is left untouched: layers with weights are copied (folded ones are
-new); stateless layers (activations, pooling, additions...) are shared with it.
+new); stateless layers (activations, pooling, additions...) are shared with it. A layer
+with weights that cannot be copied (no working ``get_config``/``from_config``) is refused
+with an error naming it, never shared.
+
+Only public Keras API and backend-neutral operations are used: it works on the
+TensorFlow, JAX and PyTorch backends, and its result saves to and loads from ``.keras``.
 """
 
 from __future__ import annotations
@@ -31,12 +36,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from kapps.blocks.base import Block
-
-try:  # the Functional class is how Keras represents graph models
-    from keras.src.models.functional import Functional as _Functional
-except ImportError:  # pragma: no cover - older or newer Keras layouts
-    _Functional = None
+from kapps.tools.graph import Trace, flatten, rebuild, trace
 
 _FOLDABLE = (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
@@ -83,76 +83,13 @@ def optimize_for_inference(model: keras.Model, *, xla: bool = False, name: str |
         raise TypeError(f"`model` must be a keras.Model. Received: model={model!r} of type {type(model).__name__}")
     if not isinstance(xla, bool):
         raise TypeError(f"`xla` must be True or False. Received: xla={xla!r}")
-    flat = _flatten(model)
-    optimized = _rewrite(flat, name or model.name)
+    optimized = _rewrite(flatten(model), name or model.name)
     if xla:
         optimized.jit_compile = True
     return optimized
 
 
-# -- pass 1: one flat functional graph of leaf layers ------------------------------------
-
-
-def _new_inputs(model: keras.Model) -> list:
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        raise ValueError(
-            f"`model` must have known inputs (a Functional model, or a Sequential model built with an "
-            f"Input). Received: model={model.name!r} with no defined inputs; call it once or build it "
-            "with keras.Input first."
-        )
-    return [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=_tensor_name(t, i))
-            for i, t in enumerate(inputs)]
-
-
-def _tensor_name(tensor: Any, index: int) -> str:
-    name = getattr(tensor, "name", None) or f"input_{index}"
-    return name.split(":")[0].split("/")[0]
-
-
-def _is_functional(layer: Any) -> bool:
-    if _Functional is not None:
-        return isinstance(layer, _Functional) and not isinstance(layer, keras.Sequential)
-    return (isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
-            and not isinstance(layer, keras.Sequential))
-
-
-def _inline(layer: Any, args: tuple, kwargs: dict) -> Any:
-    """Apply ``layer`` to symbolic tensors, spreading nested models and blocks flat."""
-    if isinstance(layer, keras.Sequential):
-        x = args[0]
-        for sub in layer.layers:
-            x = _inline(sub, (x,), {})
-        return x
-    if _is_functional(layer):
-        inputs = args[0] if len(args) == 1 else list(args)
-        return layer._run_through_graph(
-            inputs, operation_fn=lambda op: (lambda *a, **k: _inline(op, a, k))
-        )
-    if isinstance(layer, Block):
-        return layer.run(*args, **kwargs)
-    return layer(*args, **kwargs)
-
-
-def _flatten(model: keras.Model) -> keras.Model:
-    if _is_functional(model) and not any(
-        isinstance(layer, (keras.Model, Block)) for layer in model.layers
-    ):
-        return model  # already flat: rewrite it directly
-    inputs = _new_inputs(model)
-    outputs = _inline(model, tuple(inputs), {})
-    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=f"{model.name}_flat")
-
-
-# -- pass 2: rewrite the flat graph ------------------------------------------------------
-
-
-def _nodes(model: keras.Model) -> list:
-    depth_keys = sorted(model._nodes_by_depth, reverse=True)
-    return [n for d in depth_keys for n in model._nodes_by_depth[d] if n.operation is not None and not n.is_input]
+# -- which BatchNorm layers fold ----------------------------------------------------------
 
 
 def _channel_axis_ok(producer: keras.layers.Layer, bn: keras.layers.BatchNormalization, rank: int) -> bool:
@@ -177,25 +114,24 @@ def _plain_weights(layer: keras.layers.Layer) -> bool:
     return not getattr(layer, "lora_enabled", False) and getattr(layer, "quantization_mode", None) is None
 
 
-def _fold_pairs(flat: keras.Model) -> dict[int, keras.layers.BatchNormalization]:
+def _fold_pairs(graph: Trace) -> dict[int, keras.layers.BatchNormalization]:
     """``{id(producer layer): bn layer}`` for every BatchNorm that can be folded."""
-    nodes = _nodes(flat)
     producer: dict[int, Any] = {}
     consumers: dict[int, list] = {}
     calls: dict[int, int] = {}
-    for node in nodes:
+    for node in graph.calls:
         calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
         for t in node.outputs:
             producer[id(t)] = node
-        for t in node.input_tensors:
+        for t in node.inputs:
             consumers.setdefault(id(t), []).append(node)
-    outputs = {id(t) for t in keras.tree.flatten(flat.outputs)}
+    outputs = {id(t) for t in graph.outputs}
     pairs = {}
-    for node in nodes:
+    for node in graph.calls:
         bn = node.operation
-        if type(bn) is not keras.layers.BatchNormalization or len(node.input_tensors) != 1:
+        if type(bn) is not keras.layers.BatchNormalization or len(node.inputs) != 1:
             continue
-        tensor = node.input_tensors[0]
+        tensor = node.inputs[0]
         source = producer.get(id(tensor))
         if source is None:
             continue
@@ -243,7 +179,7 @@ class _Rewriter:
     """Maps every operation of the flat graph to its replacement in the new graph."""
 
     def __init__(self, flat: keras.Model):
-        self.pairs = _fold_pairs(flat)
+        self.pairs = _fold_pairs(trace(flat))
         self.folded_bn = {id(bn) for bn in self.pairs.values()}
         self.clones: dict[int, Callable] = {}
         self.copies: list[tuple[keras.layers.Layer, Any]] = []  # (new layer, weights source)
@@ -257,13 +193,28 @@ class _Rewriter:
         return candidate
 
     def _clone(self, layer: keras.layers.Layer, **overrides: Any) -> keras.layers.Layer:
-        config = layer.get_config()
-        config.update(overrides)
-        config["name"] = self._unique(layer.name)
-        for key in config:  # the weights are set afterwards: skip random initialization
-            if key.endswith("_initializer") and config[key] is not None:
-                config[key] = "zeros"
-        return layer.__class__.from_config(config)
+        try:
+            config = layer.get_config()
+            config.update(overrides)
+            config["name"] = self._unique(layer.name)
+            for key in config:  # the weights are set afterwards: skip random initialization
+                if key.endswith("_initializer") and config[key] is not None:
+                    config[key] = "zeros"
+            return layer.__class__.from_config(config)
+        except (NotImplementedError, TypeError, ValueError, KeyError) as e:
+            raise ValueError(
+                f"`model` must have layers with weights that can be copied: optimize_for_inference never "
+                f"shares a weighted layer with the original model. Layer {layer.name!r} "
+                f"({type(layer).__name__}) cannot be rebuilt from its get_config(): "
+                f"{type(e).__name__}: {e}. Give it a get_config() that lists its constructor arguments."
+            ) from e
+
+    def call(self, op: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call ``op``'s replacement where the flat graph calls ``op``."""
+        replacement = self.replacement(op)
+        if replacement is _identity:
+            return args[0]
+        return replacement(*args, **kwargs)
 
     def replacement(self, op: Any) -> Callable:
         key = id(op)
@@ -283,13 +234,22 @@ class _Rewriter:
         if not op.weights:  # stateless (activation, pooling, add, padding...): share it
             self.names.add(op.name)
             return op
-        try:
-            new = self._clone(op)
-        except Exception:  # a custom layer without a working get_config: share it
-            self.names.add(op.name)
-            return op
+        new = self._clone(op)
         self.copies.append((new, op))
         return new
+
+    def set_weights(self) -> None:
+        """Give every copied layer its weights (folded ones their folded weights)."""
+        for new, source in self.copies:
+            weights = source if isinstance(source, list) else source.get_weights()
+            try:
+                new.set_weights(weights)
+            except ValueError as e:
+                name = source.name if isinstance(source, keras.layers.Layer) else new.name
+                raise ValueError(
+                    f"`model` must have layers whose copy from get_config() has the same weights: layer "
+                    f"{name!r} ({type(new).__name__}) does not ({e})."
+                ) from e
 
 
 def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -302,10 +262,6 @@ def _identity_at_inference(layer: keras.layers.Layer) -> bool:
 
 def _rewrite(flat: keras.Model, name: str) -> keras.Model:
     rewriter = _Rewriter(flat)
-    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=_tensor_name(t, i))
-              for i, t in enumerate(flat.inputs)]
-    outputs = flat._run_through_graph(inputs, operation_fn=rewriter.replacement)
-    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
-    for new, source in rewriter.copies:
-        new.set_weights(source if isinstance(source, list) else source.get_weights())
+    model = rebuild(flat, rewriter.call, name=name)
+    rewriter.set_weights()
     return model

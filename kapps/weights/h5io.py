@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Any, Iterable, Iterator
 
 import h5py
 import keras
 
 from kapps import _keras_compat as compat
+from kapps.utils.files import atomic_path
 from kapps.utils.layers import leaf_layers
 import numpy as np
 
@@ -192,15 +192,18 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
 def write_legacy_h5(model: keras.Model, path: str | os.PathLike) -> None:
     """Write ``model``'s weights in the legacy Keras HDF5 layout (Keras' bucket files).
 
-    The file is written to a temporary name beside ``path``, then renamed.
+    Written atomically (:func:`kapps.utils.files.atomic_path`): the file is checked to
+    list every layer before it replaces ``path``.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=directory)
-    os.close(fd)
-    try:
+    layers = list(leaf_layers(model))
+
+    def check(tmp: str) -> None:
+        with h5py.File(tmp, "r") as f:
+            if len(f.attrs["layer_names"]) != len(layers):
+                raise OSError(f"{tmp!r}: wrote {len(f.attrs['layer_names'])} of {len(layers)} layers")
+
+    with atomic_path(path, verify=check, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
-            layers = list(leaf_layers(model))
             f.attrs["layer_names"] = np.array([l.name.encode("utf8") for l in layers])
             f.attrs["backend"] = keras.backend.backend().encode("utf8")
             f.attrs["keras_version"] = keras.__version__.encode("utf8")
@@ -210,7 +213,3 @@ def write_legacy_h5(model: keras.Model, path: str | os.PathLike) -> None:
                 group.attrs["weight_names"] = np.array(names)
                 for name, value in zip(names, layer.get_weights()):
                     group.create_dataset(name.decode("utf8"), data=value)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

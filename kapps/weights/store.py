@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from typing import IO
 import h5py
 
 from kapps.errors import DownloadError, WeightsIntegrityError, WeightsNotFoundError
+from kapps.utils.files import atomic_path
 from kapps.weights.locking import file_lock
 from kapps.weights.manifest import KERAS_BUCKET, WeightFile
 
@@ -186,15 +186,9 @@ def fetch(entry: WeightFile, *, cache_dir: str | None = None, progress: bool = T
         if os.path.isfile(target):  # another process finished it while we waited
             verify(entry, target)
             return target
-        fd, tmp = tempfile.mkstemp(prefix=entry.file + ".", suffix=".part", dir=cache_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with atomic_path(target, verify=lambda tmp: verify(entry, tmp)) as tmp:
+            with open(tmp, "wb") as out:
                 _stream_to(url, out, entry.file, progress)
-            verify(entry, tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     return target
 
 
