@@ -140,7 +140,8 @@ cases = {
     "SeparableStack": (lambda f: B.SeparableStack((6, 6), downsample=True, names="x_", data_format=f), [(6, 6, 4)]),
     "PreActBottleneck": (lambda f: B.PreActBottleneck(4, strides=2, names="p_", data_format=f), [(6, 6, 16)]),
     "InceptionModule": (lambda f: B.InceptionModule.from_table(
-        ((B.Conv(4),), (B.Pool("max"), B.Conv(3, 3)), (B.Conv(2), B.Fork(((B.Conv(5, (1, 3)),), (B.Conv(6, (3, 1)),))))),
+        ((B.Conv(4),), (B.Pool("max"), B.Conv(3, 3)),
+         (B.Conv(2), B.Fork(((B.Conv(5, (1, 3)),), (B.Conv(6, (3, 1)),))))),
         data_format=f, name="m", make_conv=lambda c: B.ConvBNAct(
             c.filters, c.kernel, c.strides, data_format=f, names=f"c{c.filters}_")), [(5, 5, 3)]),
     "LocalResponseNormalization": (lambda f: B.LocalResponseNormalization(data_format=f), [(4, 4, 6)]),
@@ -160,7 +161,8 @@ for name, (make, shapes) in cases.items():
     weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in last.get_weights()]
     last.set_weights(weights)
     first.set_weights(weights)
-    pairs = zip(keras.tree.flatten(last(feed_last, training=False)), keras.tree.flatten(first(feed_first, training=False)))
+    outputs = last(feed_last, training=False), first(feed_first, training=False)
+    pairs = zip(*map(keras.tree.flatten, outputs))
     result[name] = max(float(np.max(np.abs(np.asarray(a) - to_last(np.asarray(b))))) for a, b in pairs)
 print(json.dumps(result))
 """

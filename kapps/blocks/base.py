@@ -14,7 +14,7 @@ why one weight file loads into both builders by layer name.
 
 from __future__ import annotations
 
-__all__ = ["Block", "Names", "apply", "channel_axis", "resolve_data_format", "DATA_FORMATS"]
+__all__ = ["Block", "Names", "apply"]
 
 import inspect
 from typing import Any, Mapping
@@ -105,6 +105,17 @@ def channel_axis(data_format: str) -> int:
     (1, -1)
     """
     return 1 if data_format == "channels_first" else -1
+
+
+def image_dims(input_shape: Any, data_format: str) -> tuple:
+    """``(rows, cols, channels)`` of an image shape without the batch axis.
+
+    >>> image_dims((3, 224, 160), "channels_first"), image_dims((224, 160, 3), "channels_last")
+    ((224, 160, 3), (224, 160, 3))
+    """
+    if data_format == "channels_first":
+        return tuple(input_shape[1:3]) + (input_shape[0],)
+    return tuple(input_shape[:3])
 
 
 class Block(keras.layers.Layer):

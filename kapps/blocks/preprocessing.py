@@ -17,7 +17,8 @@ class Normalization(keras.layers.Normalization):
     them only when a Keras weights file is loaded; values written with ``set_weights``
     (which is how kapps loads files by layer name) would be ignored, and a layer built
     inside a traced function would keep tensors of that function. This subclass
-    re-reads its variables at every call and, given ``channels``, is built at once.
+    re-reads its variables at every call and, given ``channels``, is built at once (for
+    a 4-D image batch whose channels are ``axis``: -1, or 1 for channels_first).
     Same class name, weights (``mean``, ``variance``, ``count``) and numbers as Keras'
     layer, so weight files and name-based matching treat it as Keras' own.
 
@@ -32,7 +33,7 @@ class Normalization(keras.layers.Normalization):
                  **kwargs: Any):
         super().__init__(axis=axis, mean=mean, variance=variance, **kwargs)
         if channels is not None:
-            self.build((None, None, None, channels))
+            self.build((None, channels, None, None) if axis in (1, -3) else (None, None, None, channels))
 
     def call(self, inputs: Any) -> Any:
         self.finalize_state()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+from kapps.blocks.base import image_dims, resolve_data_format
 from kapps.factory import nearest_weights_size
 from kapps.registry import Options
 
@@ -29,20 +30,22 @@ class WidthResolution:
     fallback: int = 224
 
     def file_rows(self, input_shape: tuple) -> int:
-        rows, cols = input_shape[0], input_shape[1]
+        rows, cols, _ = image_dims(input_shape, resolve_data_format(None))
         return rows if rows == cols and rows in self.sizes else self.fallback
 
     def weights_variant(self, options: dict, input_shape: tuple) -> dict:
-        rows = nearest_weights_size(input_shape[0], input_shape[1], self.sizes, self.fallback)
+        rows = nearest_weights_size(*image_dims(input_shape, resolve_data_format(None))[:2], self.sizes, self.fallback)
         return {"alpha": float(options["alpha"]), "resolution": rows}
 
     def default_model_name(self, options: dict, input_shape: tuple, weights: Any) -> str:
-        rows = self.file_rows(input_shape) if weights == "imagenet" else input_shape[0]
+        rows = self.file_rows(input_shape) if weights == "imagenet" else image_dims(
+            input_shape, resolve_data_format(None))[0]
         return f"{self.name_prefix}_{options['alpha']:0.2f}_{rows}"
 
     def default_size_for(self, shape: Any) -> int:
-        if shape is not None and shape[0] == shape[1] and shape[0] in self.sizes:
-            return shape[0]
+        rows, cols = (None, None) if shape is None else image_dims(shape, resolve_data_format(None))[:2]
+        if rows is not None and rows == cols and rows in self.sizes:
+            return rows
         return self.fallback
 
 

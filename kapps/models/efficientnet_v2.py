@@ -19,6 +19,7 @@ from kapps.blocks import (
     FUSED_MBCONV_NAMES, MBCONV_NAMES, Chain, ConvBNAct, DenseClassifier, FusedMBConv, MBConv, Names,
     Normalization,
 )
+from kapps.blocks.base import channel_axis, image_dims, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -129,8 +130,8 @@ def preprocessing(variant: str, channels: int) -> Chain:
     if variant.startswith("b") and channels == 3:
         layers: list = [
             keras.layers.Rescaling(1.0 / 255, name="rescaling"),
-            Normalization(axis=-1, mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE, channels=channels,
-                               name="normalization"),
+            Normalization(axis=channel_axis(resolve_data_format(None)), mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE,
+                          channels=channels, name="normalization"),
         ]
     else:
         layers = [keras.layers.Rescaling(1.0 / 128.0, offset=-1, name="rescaling")]
@@ -141,7 +142,8 @@ def body(options: EfficientNetV2Options, input_shape: tuple) -> list:
     variant = VARIANTS[options.variant]
     stages = TABLES[variant.table]
     width, depth = variant.width, variant.depth
-    blocks: list = [preprocessing(options.variant, input_shape[-1])] if options.include_preprocessing else []
+    channels = image_dims(input_shape, resolve_data_format(None))[2]
+    blocks: list = [preprocessing(options.variant, channels)] if options.include_preprocessing else []
     blocks.append(ConvBNAct(
         round_filters(stages[0].filters_in, width), 3, strides=2, activation="swish",
         names=Names("", {"conv": "stem_conv", "bn": "stem_bn", "act": "stem_activation", "block": "stem"}), **BN,

@@ -59,6 +59,7 @@ from kapps.blocks import (
     Names, Pool, pool_layer,
 )
 from kapps import validation
+from kapps.blocks.base import image_dims, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -154,7 +155,8 @@ def _add_aux_classifiers(model: keras.Model, classes: int, activation: Any) -> k
     outputs = [model.outputs[0]]
     for index, tap in enumerate(AUX_TAPS, start=1):
         features = model.get_layer(f"inception_{tap}_output").output
-        if features.shape[1] is None or features.shape[1] < 5 or features.shape[2] < 5:
+        rows, cols, _ = image_dims(features.shape[1:], resolve_data_format(None))
+        if rows is None or rows < 5 or cols < 5:
             raise ValueError(
                 "`aux_classifiers=True` needs an input of at least 65x65 pixels (each auxiliary classifier "
                 f"pools 5x5 windows of the inception {tap} maps, 1/16 of the input size). "
