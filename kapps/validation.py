@@ -210,3 +210,26 @@ def check_in(argument: str, value: Any, allowed: tuple, reason: str) -> None:
 
 
 Check = Callable[..., None]
+
+
+def obtain_input_shape(
+    input_shape: Any,
+    default_size: int | None,
+    min_size: int,
+    data_format: str,
+    require_flatten: bool,
+    weights: Any = None,
+) -> tuple:
+    """keras.applications' input-shape rule (``imagenet_utils.obtain_input_shape``) on kapps' checks.
+
+    ``require_flatten`` is ``include_top``; the shape is in ``data_format`` order.
+
+    >>> obtain_input_shape(None, None, 32, "channels_first", require_flatten=False)
+    (3, None, None)
+    """
+    from kapps.imagenet import resolve_data_format
+
+    return resolve_input_shape(
+        input_shape, None, default_size=default_size, min_size=min_size, include_top=require_flatten,
+        weights=weights, data_format=resolve_data_format(data_format),
+    )
