@@ -18,6 +18,7 @@ import keras
 
 from kapps import validation
 from kapps.blocks.heads import PoolingHead
+from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
 from kapps.registry import ModelSpec, Options
 from kapps.weights import h5io, manifest, store
@@ -51,33 +52,52 @@ def build_model(
     )
     options = spec.options_of(options)
     options.check(weights)
-    shape = input_shape_of(spec, options, input_shape, input_tensor, include_top, weights)
+    validation.check_data_format(spec.family)
+    data_format = keras.config.image_data_format()
+    input_layout = input_shape_of(spec, options, input_shape, input_tensor, include_top, weights)
+    shape = validation.to_channels_last(input_layout, data_format)  # what specs see: (rows, cols, channels)
     entry = imagenet_file(spec, options, shape, include_top) if weights == "imagenet" else None
-    blocks = [*spec.body(options, shape), *head_blocks(spec, options, include_top, pooling, classes,
-                                                       classifier_activation)]
+    user_layers = _input_graph_names(input_tensor)
+    with reserved_names(user_layers):  # reproduced auto-names skip the user's (as Keras' counter does)
+        blocks = [*spec.body(options, shape), *head_blocks(spec, options, include_top, pooling, classes,
+                                                           classifier_activation)]
     model_name = name if name is not None else spec.default_model_name(options, shape, weights)
     if builder == "functional":
-        inputs = input_tensor if input_tensor is not None else keras.Input(shape=shape)
+        inputs = input_tensor if input_tensor is not None else keras.Input(shape=input_layout)
         model = build_functional(blocks, inputs, model_name, input_tensor)
     else:
-        model = build_sequential(blocks, shape, model_name)
+        model = build_sequential(blocks, input_layout, model_name)
 
     if entry is not None:
-        h5io.load_weights_by_name(model, store.resolve(entry))
+        h5io.load_weights_by_name(model, store.resolve(entry), exclude=user_layers)
     elif weights is not None:
-        h5io.load_weights_by_name(model, os.fspath(weights))
+        h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
     return model
+
+
+def _input_graph_names(input_tensor: Any) -> frozenset[str]:
+    """Names of the layers of the user's graph that ends in ``input_tensor`` (empty without one)."""
+    if input_tensor is None:
+        return frozenset()
+    graph = keras.Model(keras.utils.get_source_inputs(input_tensor), input_tensor)
+    return frozenset(layer.name for layer in graph.layers)
 
 
 def input_shape_of(spec: ModelSpec, options: Options, input_shape: Any, input_tensor: Any, include_top: bool,
                    weights: Any) -> tuple:
-    """The model's input shape: the requested one, checked, or the spec's default."""
-    requested = input_shape if input_shape is not None else _tensor_shape(input_tensor)
+    """The model's input shape, in the global data format: the requested one, checked, or the spec's default.
+
+    Specs see shapes as ``(rows, cols, channels)`` whatever the data format.
+    """
+    data_format = keras.config.image_data_format()
+    requested = _channels_last(input_shape if input_shape is not None else _tensor_shape(input_tensor), data_format)
     if spec.static_input:
-        input_shape = static_input_shape(spec, input_shape, requested, include_top)
+        static = static_input_shape(spec, input_shape, requested, include_top)
+        input_shape = static if static is input_shape else validation.from_channels_last(static, data_format)
     return validation.resolve_input_shape(
         input_shape, input_tensor, default_size=spec.default_size_for(options, requested), min_size=spec.min_size,
         include_top=include_top, weights=weights, channels=spec.input_channels, fixed_size_top=spec.fixed_size_top,
+        data_format=data_format,
     )
 
 
@@ -112,6 +132,13 @@ def head_blocks(spec: ModelSpec, options: Options, include_top: bool, pooling: A
 
 def _tensor_shape(input_tensor: Any) -> Any:
     return None if input_tensor is None else tuple(input_tensor.shape[1:])
+
+
+def _channels_last(shape: Any, data_format: str) -> Any:
+    """A user's 3-d shape in (rows, cols, channels) order; anything else as it is (validated later)."""
+    if isinstance(shape, (tuple, list)) and len(shape) == 3:
+        return validation.to_channels_last(tuple(shape), data_format)
+    return shape
 
 
 def nearest_weights_size(rows: Any, cols: Any, sizes: tuple[int, ...], fallback: int = 224) -> int:

@@ -22,37 +22,77 @@ _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
 
 
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def resolve_data_format(data_format: str | None) -> str:
+    """``data_format``, or ``keras.config.image_data_format()`` when it is None; validated."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            "`data_format` must be None (the global keras.config.image_data_format()), 'channels_first' "
+            f"or 'channels_last'. Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
 def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe") -> Any:
     """Preprocess a batch of RGB images in ``[0, 255]`` for an ImageNet model.
 
-    Accepts NumPy arrays (a new float32 array is returned; the input is left as it is)
-    and tensors. Channels-last only.
+    ``data_format`` (default: the global ``keras.config.image_data_format()``) says
+    where the channels are. NumPy input gives a new array (float input keeps its
+    dtype, other input becomes ``floatx``): unlike keras.applications, which changes a
+    float array in place, the input is left as it is. Tensors give new tensors.
 
     >>> import numpy as np
     >>> preprocess_input(np.array([[[0.0, 127.5, 255.0]]]), mode="tf").tolist()
     [[[-1.0, 0.0, 1.0]]]
+    >>> preprocess_input(np.array([[[0.0]], [[127.5]], [[255.0]]]), "channels_first", mode="tf").ravel().tolist()
+    [-1.0, 0.0, 1.0]
     """
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {', '.join(map(repr, MODES))}. Received: mode={mode!r}")
-    if data_format not in (None, "channels_last"):
-        raise ValueError(
-            f"`data_format` must be None or 'channels_last' (kapps is channels-last). Received: data_format={data_format!r}"
-        )
+    channels_first = resolve_data_format(data_format) == "channels_first"
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         x = np.asarray(x)
-        x = x.astype(keras.config.floatx()) if not np.issubdtype(x.dtype, np.floating) else x.copy()
-        ops = np
-    else:
-        ops = keras.ops
-        x = keras.ops.cast(x, keras.config.floatx()) if "float" not in str(x.dtype) else x
-    if mode == "none":
-        return x
+        x = x.copy() if np.issubdtype(x.dtype, np.floating) else x.astype(keras.config.floatx())
+        return _preprocess_numpy(x, mode, channels_first)
+    if "float" not in str(x.dtype):
+        x = keras.ops.cast(x, keras.config.floatx())
+    return _preprocess_tensor(x, mode, channels_first)
+
+
+def _per_channel(values: tuple, channels_first: bool) -> np.ndarray:
+    """Per-channel constants shaped to broadcast over the channel axis."""
+    return np.array(values, "float32").reshape((3, 1, 1) if channels_first else (3,))
+
+
+def _preprocess_numpy(x: np.ndarray, mode: str, channels_first: bool) -> np.ndarray:
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+    elif mode == "torch":
+        x /= 255.0
+        x -= _per_channel(_TORCH_MEAN, channels_first)
+        x /= _per_channel(_TORCH_STD, channels_first)
+    elif mode == "caffe":
+        x = np.flip(x, axis=-3 if channels_first else -1)
+        x -= _per_channel(_CAFFE_MEAN, channels_first)
+    return x
+
+
+def _preprocess_tensor(x: Any, mode: str, channels_first: bool) -> Any:
+    def constant(values: tuple) -> Any:
+        return keras.ops.convert_to_tensor(_per_channel(values, channels_first), dtype=x.dtype)
+
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
-        return (x / 255.0 - np.array(_TORCH_MEAN, "float32")) / np.array(_TORCH_STD, "float32")
-    bgr = x[..., ::-1] if ops is np else keras.ops.flip(x, axis=-1)
-    return bgr - np.array(_CAFFE_MEAN, "float32")
+        return (x / 255.0 - constant(_TORCH_MEAN)) / constant(_TORCH_STD)
+    if mode == "caffe":
+        return keras.ops.flip(x, axis=-3 if channels_first else -1) - constant(_CAFFE_MEAN)
+    return x
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,3 +135,4 @@ def preprocessor(mode: str) -> Callable[..., Any]:
     family_preprocess_input.__name__ = "preprocess_input"
     family_preprocess_input.__doc__ = f"Preprocess RGB images in [0, 255] for this family: {MODES[mode]}."
     return family_preprocess_input
+

@@ -77,61 +77,109 @@ def check_input_tensor(input_tensor: Any, builder: str) -> None:
         )
 
 
-def check_data_format() -> None:
-    if keras.config.image_data_format() != "channels_last":
+#: Families keras.applications builds only channels-last (it refuses channels_first).
+CHANNELS_LAST_ONLY = {"convnext": "ConvNeXt", "densenet": "DenseNet", "nasnet": "NASNet"}
+
+
+def check_data_format(family: str = "") -> None:
+    """The global image data format is one Keras knows and, for some families, channels-last.
+
+    The refusal is keras.applications' own (ConvNeXt, DenseNet and NASNet).
+    """
+    data_format = keras.config.image_data_format()
+    if data_format not in ("channels_first", "channels_last"):
+        _fail("keras.config.image_data_format()", data_format, "'channels_first' or 'channels_last'")
+    if data_format == "channels_first" and family in CHANNELS_LAST_ONLY:
         raise ValueError(
-            "kapps models are channels-last. keras.config.image_data_format() must be "
-            f"'channels_last'. Received: {keras.config.image_data_format()!r}"
+            f"{CHANNELS_LAST_ONLY[family]} does not support the `channels_first` image data format. "
+            "Switch to `channels_last` with keras.config.set_image_data_format('channels_last') "
+            "(or in ~/.keras/keras.json). Received: image_data_format='channels_first'"
         )
+
+
+def to_channels_last(shape: tuple, data_format: str) -> tuple:
+    """``(channels, rows, cols)`` to ``(rows, cols, channels)`` when ``data_format`` is channels_first."""
+    return (*shape[1:], shape[0]) if data_format == "channels_first" else tuple(shape)
+
+
+def from_channels_last(shape: tuple, data_format: str) -> tuple:
+    """``(rows, cols, channels)`` in ``data_format``'s order."""
+    return (shape[-1], *shape[:-1]) if data_format == "channels_first" else tuple(shape)
+
+
+def _layout(data_format: str) -> str:
+    return "(channels, rows, cols)" if data_format == "channels_first" else "(rows, cols, channels)"
+
+
+def _as_shape(input_shape: Any, data_format: str) -> tuple:
+    """``input_shape`` as a tuple of three int-or-None, in channels-last order."""
+    accepted = f"a tuple of three integers {_layout(data_format)}"
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        _fail("input_shape", input_shape, accepted)
+    if len(shape) != 3:
+        _fail("input_shape", input_shape, accepted)
+    return to_channels_last(shape, data_format)
 
 
 def resolve_input_shape(
     input_shape: Any,
     input_tensor: Any,
     *,
-    default_size: int,
+    default_size: int | None,
     min_size: int,
     include_top: bool,
     weights: Any,
     channels: int = 3,
     fixed_size_top: bool = True,
+    data_format: str | None = None,
 ) -> tuple:
-    """The model's input shape ``(rows, cols, channels)``, validated.
+    """The model's input shape in ``data_format`` order (default: the global one), validated.
 
     Rules (keras.applications'): with ImageNet weights the input has 3 channels and is
     at least ``min_size`` square-ish pixels; with the ImageNet top the shape must be the
     default one; a top needs a static size; without a shape the default is used with
-    a top, ``(None, None, 3)`` without.
+    a top, ``(None, None, 3)`` (or ``(3, None, None)``) without.
+
+    >>> resolve_input_shape(None, None, default_size=224, min_size=32, include_top=True,
+    ...                     weights=None, data_format="channels_first")
+    (3, 224, 224)
     """
+    data_format = data_format or keras.config.image_data_format()
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
-    pretrained = weights is not None
-    default_shape = (default_size, default_size, channels)
     if input_shape is None:
-        return default_shape if include_top else (None, None, channels)
-    try:
-        input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        _fail("input_shape", input_shape, "a tuple of three integers (rows, cols, channels)")
-    if len(input_shape) != 3:
-        _fail("input_shape", input_shape, "a tuple of three integers (rows, cols, channels)")
-    rows, cols, chans = input_shape
+        shape = (default_size, default_size, channels) if include_top else (None, None, channels)
+        if include_top and default_size is None:
+            _fail("input_shape", input_shape, f"a static size {_layout(data_format)} when include_top=True")
+        return from_channels_last(shape, data_format)
+    shape = _as_shape(input_shape, data_format)
+    _check_shape(shape, input_shape, default_size, min_size, include_top, weights, fixed_size_top, data_format)
+    return from_channels_last(shape, data_format)
+
+
+def _check_shape(shape: tuple, given: Any, default_size: int | None, min_size: int, include_top: bool,
+                 weights: Any, fixed_size_top: bool, data_format: str) -> None:
+    """The checks of :func:`resolve_input_shape` on a channels-last ``shape``."""
+    rows, cols, chans = shape
     if weights == "imagenet" and chans != 3:
-        _fail("input_shape", input_shape, "3-channel (rows, cols, 3) when weights='imagenet'")
+        _fail("input_shape", given, "3-channel " + _layout(data_format).replace("channels", "3")
+              + " when weights='imagenet'")
     if chans is None or chans < 1:
-        _fail("input_shape", input_shape, "a shape with a known, positive channel count")
+        _fail("input_shape", given, "a shape with a known, positive channel count")
     for size in (rows, cols):
         if size is not None and size < min_size:
-            _fail("input_shape", input_shape, f"at least {min_size}x{min_size} pixels for this model")
+            _fail("input_shape", given, f"at least {min_size}x{min_size} pixels for this model")
     if include_top and (rows is None or cols is None):
-        _fail("input_shape", input_shape, "a static size (no None) when include_top=True")
-    if weights == "imagenet" and include_top and fixed_size_top and input_shape != default_shape:
+        _fail("input_shape", given, "a static size (no None) when include_top=True")
+    default_shape = (default_size, default_size, 3)
+    if weights == "imagenet" and include_top and fixed_size_top and shape != default_shape:
         _fail(
-            "input_shape", input_shape,
-            f"{default_shape} when include_top=True and weights='imagenet' "
+            "input_shape", given,
+            f"{from_channels_last(default_shape, data_format)} when include_top=True and weights='imagenet' "
             "(use include_top=False for other sizes)",
         )
-    return input_shape
 
 
 def check_common(
@@ -145,7 +193,6 @@ def check_common(
     builder: Any,
 ) -> None:
     """Every check that does not depend on the family."""
-    check_data_format()
     check_choice("builder", builder, BUILDERS)
     if not isinstance(include_top, bool):
         _fail("include_top", include_top, "True or False")
@@ -163,3 +210,26 @@ def check_in(argument: str, value: Any, allowed: tuple, reason: str) -> None:
 
 
 Check = Callable[..., None]
+
+
+def obtain_input_shape(
+    input_shape: Any,
+    default_size: int | None,
+    min_size: int,
+    data_format: str,
+    require_flatten: bool,
+    weights: Any = None,
+) -> tuple:
+    """keras.applications' input-shape rule (``imagenet_utils.obtain_input_shape``) on kapps' checks.
+
+    ``require_flatten`` is ``include_top``; the shape is in ``data_format`` order.
+
+    >>> obtain_input_shape(None, None, 32, "channels_first", require_flatten=False)
+    (3, None, None)
+    """
+    from kapps.imagenet import resolve_data_format
+
+    return resolve_input_shape(
+        input_shape, None, default_size=default_size, min_size=min_size, include_top=require_flatten,
+        weights=weights, data_format=resolve_data_format(data_format),
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import h5py
 import keras
@@ -135,16 +135,18 @@ def _pair_auto_named(layers: list[keras.layers.Layer], stored: LayerWeights) -> 
     return pairs
 
 
-def assign_by_name(model: keras.Model, stored: LayerWeights, source: str) -> None:
+def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclude: Iterable[str] = ()) -> None:
     """Set every weighted layer of ``model`` from ``stored`` (``{layer name: weights}``).
 
     Layers of ``stored`` that the model lacks are ignored (for example the classifier of
     an include-top file loaded without top); layers of the model missing from
     ``stored`` and shape mismatches raise :class:`~kapps.errors.WeightsMismatchError`
     naming them. Layers Keras named automatically are paired by order when their
-    numbers differ (see :func:`_pair_auto_named`).
+    numbers differ (see :func:`_pair_auto_named`). Layers named in ``exclude`` (those of
+    a user's ``input_tensor`` graph) are left as they are.
     """
-    layers = list(leaf_layers(model))
+    skipped = set(exclude)
+    layers = [layer for layer in leaf_layers(model) if layer.name not in skipped]
     renamed = _pair_auto_named(layers, stored)
     missing, wrong, assignments = [], [], []
     for layer in layers:
@@ -174,9 +176,9 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str) -> Non
         layer.set_weights(arrays)
 
 
-def load_weights_by_name(model: keras.Model, path: str | os.PathLike) -> None:
+def load_weights_by_name(model: keras.Model, path: str | os.PathLike, exclude: Iterable[str] = ()) -> None:
     """Load a weight file (either layout) into ``model`` by layer name; see :func:`assign_by_name`."""
-    assign_by_name(model, read_weight_file(path), f"file {os.fspath(path)!r}")
+    assign_by_name(model, read_weight_file(path), f"file {os.fspath(path)!r}", exclude)
 
 
 def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
