@@ -24,7 +24,7 @@ FAST_MODULES = frozenset({
 })
 #: Modules whose tests share no fixtures and are heavy: xdist balances them test by test.
 SPREAD_MODULES = frozenset({
-    "test_parity.py", "test_foundation_parity.py", "test_notebooks.py", "test_registry.py",
+    "test_parity.py", "test_foundation_parity.py", "test_notebooks.py", "test_registry.py", "test_keras_suite.py",
 })
 
 

@@ -204,8 +204,8 @@ def test_image_data_format_is_read_at_construction_and_recorded():
 
 
 def test_bad_data_format_names_the_argument():
-    with pytest.raises(ValueError, match=r"`data_format` must be one of 'channels_last', 'channels_first'. "
-                                         r"Received: data_format='NHWC'"):
+    with pytest.raises(ValueError, match=r"`data_format` must be None \(the global keras.config.image_data_format\(\)\), "
+                                         r"'channels_first' or 'channels_last'. Received: data_format='NHWC'"):
         B.ConvBNAct(8, data_format="NHWC")
     with pytest.raises(ValueError, match="`data_format` must be 'channels_last' for ConvNeXtBlock"):
         B.ConvNeXtBlock(8, data_format="channels_first")

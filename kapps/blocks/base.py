@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 import keras
 
-#: The image layouts Keras accepts for ``data_format``.
-DATA_FORMATS = ("channels_last", "channels_first")
+from kapps.imagenet import DATA_FORMATS, resolve_data_format
+
 
 #: Keys of a block's config that ``keras.layers.Layer`` itself writes and reads.
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -80,22 +80,6 @@ def as_names(names: "Names | str | None", default_prefix: str) -> Names:
     if isinstance(names, Names):
         return names
     return Names(default_prefix if names is None else names)
-
-
-def resolve_data_format(data_format: str | None) -> str:
-    """``data_format``, or Keras' ``image_data_format()`` (read now, at construction) for None.
-
-    >>> resolve_data_format("channels_first")
-    'channels_first'
-    >>> resolve_data_format(None) == keras.config.image_data_format()
-    True
-    """
-    from kapps.validation import check_choice  # kapps.validation imports kapps.blocks
-
-    if data_format is None:
-        return keras.config.image_data_format()
-    check_choice("data_format", data_format, DATA_FORMATS)
-    return data_format
 
 
 def channel_axis(data_format: str) -> int:
