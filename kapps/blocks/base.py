@@ -103,11 +103,12 @@ def image_dims(input_shape: Any, data_format: str) -> tuple:
 
 
 class Block(keras.layers.Layer):
-    """A layer built from named sub-layers; subclasses implement :meth:`forward`.
+    """A layer built from named sub-layers; subclasses implement :meth:`compose`.
 
-    ``forward(x)`` composes the sub-layers. It runs unchanged whether the block is
+    ``compose(x)`` applies the sub-layers (not named ``forward``: on the torch backend a Keras
+    layer is a ``torch.nn.Module`` whose ``forward`` is Keras' own call entry point). It runs unchanged whether the block is
     called as a layer (Sequential builder) or spread flat into a Functional graph
-    (:meth:`apply_flat`). Inside ``forward``, nested blocks are applied with
+    (:meth:`apply_flat`). Inside ``compose``, nested blocks are applied with
     ``inner.run(x, training=training)``. Sub-layers whose configuration depends on the input shape
     (for example asymmetric padding before a strided convolution) are created in
     :meth:`create_shape_dependent`, which both paths call once with the input shape.
@@ -128,7 +129,7 @@ class Block(keras.layers.Layer):
                 self.conv = ConvBNAct(filters, 3, names="mine_")
                 self.pool = keras.layers.MaxPooling2D(name="mine_pool")
 
-            def forward(self, x, training=None):
+            def compose(self, x, training=None):
                 return self.pool(self.conv.run(x, training=training))
     """
 
@@ -141,10 +142,6 @@ class Block(keras.layers.Layer):
     def __init__(self, name: str | None = None, **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self._shape_ready = False
-
-    def __init_subclass__(cls, **kwargs: Any):
-        super().__init_subclass__(**kwargs)
-        _keep_torch_entry_point(cls)
 
     def use_data_format(self, data_format: str | None) -> str:
         """Resolve ``data_format`` (see :func:`resolve_data_format`) and record it in the config.
@@ -176,10 +173,9 @@ class Block(keras.layers.Layer):
     def create_shape_dependent(self, input_shape: Any) -> None:
         """Create sub-layers that need the input shape. Default: nothing to create."""
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:  # pragma: no cover
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    _block_forward = forward
 
     # -- the two ways of using a block ----------------------------------------------
     def _prepare(self, input_shape: Any) -> None:
@@ -192,7 +188,7 @@ class Block(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self._block_forward(inputs, training=training)
+        return self.compose(inputs, training=training)
 
     def run(self, inputs: Any, training: bool | None = None) -> Any:
         """Apply the sub-layers directly to ``inputs``, without a layer node of its own.
@@ -202,7 +198,7 @@ class Block(keras.layers.Layer):
         """
         self._prepare(_shape_of(inputs))
         self.built = True
-        return self._block_forward(inputs, training=training)
+        return self.compose(inputs, training=training)
 
     def apply_flat(self, inputs: Any) -> Any:
         """Spread the block into a Functional graph: ``run`` on a symbolic tensor."""
@@ -214,29 +210,8 @@ class Block(keras.layers.Layer):
         Keras' default traces ``call`` into a scratch TensorFlow graph, which made building
         a Sequential model about 1.5x slower than the same Functional model.
         """
-        outputs = self._block_forward(inputs, training=training)
+        outputs = self.compose(inputs, training=training)
         return keras.tree.map_structure(lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), outputs)
-
-
-def _keep_torch_entry_point(cls: type) -> None:
-    """Keep torch's ``forward`` for Keras: a block's ``forward`` hook is stored as ``_block_forward``.
-
-    On the torch backend a Keras layer is a ``torch.nn.Module`` whose ``__call__`` calls
-    ``self.forward``, which Keras routes to ``Operation.__call__`` (``call``, or
-    ``compute_output_spec`` on symbolic inputs). A block's own ``forward`` would replace
-    that entry point and torch would run the hook directly, skipping Keras' call machinery
-    (a NASNet cell then returned its input tensor itself as an output: "is part of a cycle").
-    """
-    hook = cls.__dict__.get("forward")
-    if hook is None:
-        return
-    cls._block_forward = hook
-    if keras.backend.backend() == "torch":
-        delattr(cls, "forward")
-
-
-if keras.backend.backend() == "torch":
-    del Block.forward
 
 
 def _constructor_arguments(cls: type, args: tuple, kwargs: dict) -> dict:

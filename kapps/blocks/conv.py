@@ -109,7 +109,7 @@ class ConvBNAct(Block):
                 data_format=self.data_format, name=self.pad_role_name,
             )
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         if self.pad is not None:
             x = self.pad(x)
         x = self.conv(x)
@@ -160,6 +160,6 @@ class DepthwiseSeparable(Block):
         )
         self.pointwise = ConvBNAct(filters, 1, names=pw_names, **common)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.depthwise.run(x, training=training)
         return self.pointwise.run(x, training=training)

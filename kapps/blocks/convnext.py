@@ -121,7 +121,7 @@ class ConvNeXtBlock(Block):
         )
         self.add = keras.layers.Add(name=names("add"))
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         x = self.norm(self.depthwise(inputs))
         x = self.pointwise2(self.act(self.pointwise1(x)))
         if self.scale is not None:

@@ -85,7 +85,7 @@ class DenseLayer(Block):
         self.conv2 = _conv(growth_rate, 3, names, "2", fmt)
         self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=names("concat"))
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         x = self.preact1.run(inputs, training=training)
         x = self.conv1.run(x, training=training)
         x = self.preact2.run(x, training=training)
@@ -132,7 +132,7 @@ class DenseBlock(Block):
             for i in range(1, num_layers + 1)
         ]
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         for layer in self.dense_layers:
             x = layer.run(x, training=training)
         return x
@@ -176,7 +176,7 @@ class Transition(Block):
         )
         self.pool = keras.layers.AveragePooling2D(2, strides=2, data_format=fmt, name=names("pool"))
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.preact.run(x, training=training)
         x = self.conv.run(x, training=training)
         return self.pool(x)

@@ -38,7 +38,7 @@ class PoolingHead(Block):
         self.pooling = pooling
         self.pool = global_pool(pooling, pool_name, data_format=self.use_data_format(data_format))
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         return x if self.pool is None else self.pool(x)
 
 
@@ -71,7 +71,7 @@ class DenseClassifier(Block):
         self.dropout = keras.layers.Dropout(dropout, name=dropout_name) if dropout else None
         self.dense = keras.layers.Dense(classes, activation=activation, name=dense_name)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         if self.pool is not None:
             x = self.pool(x)
         if self.dropout is not None:
@@ -125,7 +125,7 @@ class ConvClassifier(Block):
         self.reshape = keras.layers.Reshape((classes,), name=reshape_name)
         self.act = keras.layers.Activation(activation, name=activation_name)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.pool(x)
         if self.hidden is not None:
             x = self.hidden(x)

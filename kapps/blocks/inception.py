@@ -199,7 +199,7 @@ class InceptionModule(Block):
         branches = [build(steps, f"{name}_branch{i}") for i, steps in enumerate(table)]
         return cls(branches, concat_name=concat_name, **kwargs)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         return self.concat([run_layer(branch, x, training) for branch in self.branches])
 
 
@@ -258,6 +258,6 @@ class ScaledResidual(Block):
         self.scale_add = ScaleAdd(scale, name=scale_name)
         self.act = make_activation(activation, act_name)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         y = self.scale_add([x, run_layer(self.body, x, training)])
         return self.act(y) if self.act is not None else y

@@ -168,7 +168,7 @@ class FusedMBConv(Block):
         self.drop = drop_path(drop_rate, names("drop")) if residual and drop_rate > 0 else None
         self.add = keras.layers.Add(name=names("add")) if residual else None
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
         if self.expand is not None:
             x = self.expand.run(x, training=training)

@@ -109,7 +109,7 @@ class FactorizedReduction(Block):
         self.concat = keras.layers.Concatenate(axis=self.channel_axis, name=f"adjust_concat_{block_id}")
         self.bn = _bn(f"adjust_bn_{block_id}", bn, fmt)
 
-    def forward(self, p: Any, training: bool | None = None) -> Any:
+    def compose(self, p: Any, training: bool | None = None) -> Any:
         p = self.act(p)
         path1 = self.conv1(self.pool1(p))
         path2 = self.conv2(self.pool2(self.shift_crop(self.shift_pad(p))))
@@ -187,7 +187,7 @@ class _Cell(Block):
                 _bn(f"adjust_bn_{b}", self.bn_constants, self.data_format),
             ], name=f"adjust_projection_block_{b}")
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         if isinstance(inputs, (tuple, list)):
             x, p_in = inputs
         else:

@@ -36,7 +36,7 @@ class Chain(Block):
         super().__init__(**kwargs)
         self.parts = list(parts)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         for part in self.parts:
             x = run_layer(part, x, training)
         return x
@@ -74,7 +74,7 @@ class Residual(Block):
         self.add = keras.layers.Add(name=add_name)
         self.act = make_activation(activation, act_name)
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         skip = inputs if self.shortcut is None else run_layer(self.shortcut, inputs, training)
         x = self.add([skip, run_layer(self.body, inputs, training)])
         return self.act(x) if self.act is not None else x

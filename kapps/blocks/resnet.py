@@ -57,7 +57,7 @@ class BNAct(Block):
         self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, axis=self.channel_axis)
         self.act = make_activation(activation, names("act"))
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.bn(x, training=training)
         return x if self.act is None else self.act(x)
 
@@ -175,7 +175,7 @@ class PreActBottleneck(Block):
         ], name=names("body"))
         self.add = keras.layers.Add(name=names("out"))
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         preact = self.preact.run(inputs, training=training)
         if self.shortcut is None:
             skip = inputs

@@ -96,7 +96,7 @@ class SeparableConvBN(Block):
                 data_format=self.data_format, name=self.pad_role_name,
             )
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         if self.preactivation and self.act is not None:
             x = self.act(x)
         if self.pad is not None:
@@ -196,6 +196,6 @@ class SeparableStack(Residual):
                          add_name=add_name or names("add"), **kwargs)
         self.use_data_format(data_format)
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         skip = inputs if self.shortcut is None else run_layer(self.shortcut, inputs, training)
         return self.add([run_layer(self.body, inputs, training), skip])

@@ -93,7 +93,7 @@ class SqueezeExcite(Block):
             self.gate = make_activation(gate, names("gate"))
         self.excite = keras.layers.Multiply(name=names("excite"))
 
-    def forward(self, inputs: Any, training: bool | None = None) -> Any:
+    def compose(self, inputs: Any, training: bool | None = None) -> Any:
         x = self.pool(inputs)
         if self.reshape is not None:
             x = self.reshape(x)

@@ -51,7 +51,7 @@ class ConvPoolStage(Block):
         ]
         self.pool = keras.layers.MaxPooling2D(pool_size, strides=pool_strides, data_format=fmt, name=names("pool"))
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         for conv in self.convs:
             x = conv(x)
         return self.pool(x)
@@ -106,7 +106,7 @@ class FlattenDenseClassifier(Block):
         self.dropouts = [keras.layers.Dropout(dropout, name=n) for n in dropout_names] if dropout else []
         self.dense = keras.layers.Dense(classes, activation=activation, name=dense_name)
 
-    def forward(self, x: Any, training: bool | None = None) -> Any:
+    def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.flatten(x)
         for i, dense in enumerate(self.hidden):
             x = dense(x)
