@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["child_layers", "snake_case", "is_functional", "call_graph"]
+__all__ = ["child_layers", "snake_case", "is_functional", "call_graph", "in_multi_worker_mode", "fit_on_multi_worker",
+           "fixed_seed"]
 
 # -- layers and naming -----------------------------------------------------------------
 def child_layers(layer: Any) -> list:
