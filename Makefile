@@ -18,7 +18,7 @@ demo: $(VENV)/bin/kapps
 
 # Both CPU cores: pytest-xdist, one module per worker (module fixtures built once) except the spread ones
 # (tests/conftest.py).
-PYTEST := KAPPS_SHARED_DIR=$(SHARED) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+PYTEST := KAPPS_SHARED_DIR=$(SHARED) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadscope
 
 ## Run the test suite (needs ../shared, or SHARED=/path/to/shared).
 test: $(VENV)/bin/kapps

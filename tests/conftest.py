@@ -2,7 +2,7 @@
 
 Layout: ``-m fast`` selects the edit-test subset (tests marked ``@pytest.mark.fast``,
 plus the quick modules listed in ``FAST_MODULES``). Under ``pytest-xdist`` with
-``--dist loadgroup`` (``make test``) each module runs on one worker, so its
+``make test``'s ``-n 2`` each module runs on one worker, so its
 module-scoped fixtures are built once; the modules in ``SPREAD_MODULES`` (independent,
 heavy tests) are spread over the workers test by test.
 """
@@ -63,16 +63,25 @@ def _isolated_caches(tmp_path, monkeypatch):
     monkeypatch.delenv("KAPPS_WEIGHTS_MIRROR", raising=False)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the ``fast`` modules, and group each other module onto one xdist worker.
-
-    ``tryfirst``: the groups must be in place before pytest-xdist reads them.
-    """
-    grouping = config.pluginmanager.hasplugin("xdist")
+    """Mark the ``fast`` modules."""
     for item in items:
-        module = item.path.name
-        if module in FAST_MODULES:
+        if item.path.name in FAST_MODULES:
             item.add_marker(pytest.mark.fast)
-        if grouping and module not in SPREAD_MODULES:
-            item.add_marker(pytest.mark.xdist_group(module))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under ``make test`` (``-n 2 --dist loadscope``): one worker per module, so that module
+    fixtures are built once, except the ``SPREAD_MODULES``, whose tests go out one by one.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks does not group under pytest 9 here:
+    checked with a two-test module, the tests ran on both workers.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return nodeid if module.rsplit("/", 1)[-1] in SPREAD_MODULES else module
+
+    return ModuleScopes(config, log)
