@@ -46,7 +46,7 @@ from kapps.errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type checkers
-    from kapps import blocks, images, weights
+    from kapps import blocks, finetune, images, weights
     from kapps.finetune import evaluate, fine_tune
     from kapps.imagenet import decode_predictions, preprocess_input
     from kapps.models import (
@@ -120,7 +120,7 @@ _CONSTRUCTORS: dict[str, str] = {
 
 #: Every lazily imported public name -> the module that defines it.
 _LAZY: dict[str, str] = {
-    "blocks": "kapps.blocks", "images": "kapps.images", "weights": "kapps.weights",
+    "blocks": "kapps.blocks", "finetune": "kapps.finetune", "images": "kapps.images", "weights": "kapps.weights",
     "list_models": "kapps.registry", "get_model": "kapps.registry", "model_info": "kapps.registry",
     "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",
     "fine_tune": "kapps.finetune", "evaluate": "kapps.finetune",

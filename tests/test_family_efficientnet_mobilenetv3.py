@@ -58,7 +58,7 @@ def test_efficientnet_scaling_rules():
     assert efficientnet.round_filters(16, 1.1) == 16  # 17.6 rounds to 16 (within 10%)
     assert efficientnet.round_filters(24, 1.4) == 32  # 33.6 rounds to 32
     assert [efficientnet.round_repeats(s.repeats, 3.1) for s in efficientnet.STAGES] == [4, 7, 7, 10, 10, 13, 4]
-    blocks = efficientnet.body({"variant": "b7", "imagenet_weights": False}, (64, 64, 3))
+    blocks = efficientnet.body(efficientnet.EfficientNetOptions(**{"variant": "b7", "imagenet_weights": False}), (64, 64, 3))
     mbconvs = [b for b in blocks if isinstance(b, MBConv)]
     assert len(mbconvs) == 55 and mbconvs[-1].name == "block7d_unit"
     # stochastic depth grows linearly: block k of n has rate 0.2 * k / n.
@@ -72,7 +72,7 @@ def test_efficientnet_v2_scaling_rules():
     assert efficientnet_v2.round_filters(16, 1.2) == 16
     assert efficientnet.round_filters(16, 1.2) == 24
     assert efficientnet_v2.round_filters(1280, 1.1) == 1408
-    blocks = efficientnet_v2.body({"variant": "b3", "include_preprocessing": True}, (64, 64, 3))
+    blocks = efficientnet_v2.body(efficientnet_v2.EfficientNetV2Options(**{"variant": "b3", "include_preprocessing": True}), (64, 64, 3))
     fused = [b for b in blocks if isinstance(b, FusedMBConv)]
     mbconv = [b for b in blocks if isinstance(b, MBConv)]
     assert (len(fused), len(mbconv)) == (2 + 3 + 3, 5 + 7 + 12)
@@ -161,7 +161,7 @@ def test_efficientnet_loads_a_weight_file_with_normalization_statistics(efficien
 @pytest.mark.fast
 def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
     """With weights='imagenet' keras adds ``rescaling_1``: the files hold the std as variance."""
-    blocks = efficientnet.body({"variant": "b0", "imagenet_weights": True}, (32, 32, 3))
+    blocks = efficientnet.body(efficientnet.EfficientNetOptions(**{"variant": "b0", "imagenet_weights": True}), (32, 32, 3))
     stem = blocks[0]
     assert [layer.name for layer in stem.parts] == ["rescaling", "normalization", "rescaling_1"]
     std = np.array(efficientnet.IMAGENET_STDDEV_RGB)
@@ -170,7 +170,7 @@ def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
     x = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
     expected = (x / 255.0 - mean) / std
     assert np.max(np.abs(np.asarray(stem(x)) - expected)) <= 1e-5
-    plain = efficientnet.body({"variant": "b0", "imagenet_weights": False}, (32, 32, 3))[0]
+    plain = efficientnet.body(efficientnet.EfficientNetOptions(**{"variant": "b0", "imagenet_weights": False}), (32, 32, 3))[0]
     assert [layer.name for layer in plain.parts] == ["rescaling", "normalization"]
 
 
@@ -186,7 +186,7 @@ def test_normalization_reads_weights_set_after_building():
 @pytest.mark.fast
 def test_efficientnet_v2_preprocessing_by_variant_and_channels():
     def stem(variant, channels, include=True):
-        blocks = efficientnet_v2.body({"variant": variant, "include_preprocessing": include}, (32, 32, channels))
+        blocks = efficientnet_v2.body(efficientnet_v2.EfficientNetV2Options(**{"variant": variant, "include_preprocessing": include}), (32, 32, channels))
         return blocks[0]
 
     b0 = stem("b0", 3)

@@ -33,7 +33,7 @@ from kapps.blocks.inception import (
 )
 from kapps.blocks.inverted_residual import InvertedResidual
 from kapps.blocks.mbconv import FusedMBConv, MBConv, MBCONV_NAMES, FUSED_MBCONV_NAMES
-from kapps.blocks.naming import AutoNames
+from kapps.blocks.naming import AutoNames, reserved_names
 from kapps.blocks.nasnet import (
     NASNetNormalCell, NASNetReductionCell, FactorizedReduction, nasnet_separable_branch,
 )
@@ -54,7 +54,7 @@ __all__ = [
     "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
-    "AutoNames", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
+    "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
     "LocalResponseNormalization", "same_padding_for_stride", "Normalization", "ImagePreprocessing",
     "is_serializable_function", "Chain", "Residual",
     "run_layer", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "SeparableConvBN",
