@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["child_layers", "snake_case", "is_functional", "call_graph", "in_multi_worker_mode", "fit_on_multi_worker",
-           "fixed_seed"]
+           "fixed_seed", "keras_layer_scale", "keras_custom_scale_layer"]
 
 # -- layers and naming -----------------------------------------------------------------
 def child_layers(layer: Any) -> list:
@@ -128,6 +128,26 @@ def _fixed_seed_class() -> type:
 
 
 # -- saving and serialization ----------------------------------------------------------
+def keras_layer_scale() -> type:
+    """keras.applications' ConvNeXt ``LayerScale`` (``x * gamma``), a class Keras exports nowhere public.
+
+    kapps' ConvNeXt graphs hold this very class, so that a saved kapps ConvNeXt reloads in
+    plain Keras (no kapps import), as keras.applications' own ConvNeXt does.
+    """
+    from keras.src.applications.convnext import LayerScale
+
+    return LayerScale
+
+
+def keras_custom_scale_layer() -> type:
+    """keras.applications' Inception-ResNet ``CustomScaleLayer`` (``inputs[0] + inputs[1] * scale``).
+
+    Used by kapps' Inception-ResNet graphs for the same reason as :func:`keras_layer_scale`.
+    """
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    return CustomScaleLayer
+
 
 
 # -- backends ---------------------------------------------------------------------------

@@ -39,11 +39,14 @@ def family_preprocess(name: str, images: np.ndarray) -> np.ndarray:
     return np.asarray(module.preprocess_input(images.copy()))
 
 
-def compare(name: str, images: np.ndarray, builders=("functional", "sequential"), **kwargs) -> dict[str, float]:
+def compare(name: str, images: np.ndarray, builders=("functional", "sequential"), inspect=None,
+            **kwargs) -> dict[str, float]:
     """Max abs difference of each kapps builder against keras.applications.
 
     Both sides get ``weights=None`` and the same ``kwargs``; the reference's BatchNorm
     statistics are randomized, then every weight is copied into kapps by layer name.
+    ``inspect(builder, model, x)``, if given, runs on each kapps model before it is freed
+    (more checks on a model already built, instead of building it again).
     """
     kwargs.setdefault("weights", None)
     ref = keras_reference(name, **kwargs)
@@ -56,6 +59,8 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
         assert model.count_params() == ref.count_params(), (builder, model.count_params(), ref.count_params())
         copy_weights_by_name(ref, model)
         diffs[builder] = float(np.max(np.abs(np.asarray(model(x, training=False)) - expected)))
+        if inspect is not None:
+            inspect(builder, model, x)
         del model
     del ref
     keras.backend.clear_session()

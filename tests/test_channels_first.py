@@ -18,8 +18,6 @@ from parity import keras_reference, randomize_batch_norm
 
 #: (registry name, input size, extra arguments): one small model per family
 #: (ConvNeXt, DenseNet and NASNet refuse channels_first, as in keras.applications).
-#: Not yet here: efficientnet and efficientnet_v2, whose input Normalization layer is
-#: built on the last axis (kapps/models/efficientnet*.py, kapps/blocks/preprocessing.py).
 CASES = [
     ("vgg16", 32, {}),
     ("vgg19", 32, {}),
@@ -31,6 +29,8 @@ CASES = [
     ("mobilenet_v3_small", 32, {"minimalistic": True}),
     ("resnet50", 32, {}),
     ("resnet50_v2", 32, {}),
+    ("efficientnet_b0", 32, {}),
+    ("efficientnet_v2_b0", 32, {}),
 ]
 TO_FIRST, TO_LAST = (0, 3, 1, 2), (0, 2, 3, 1)
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 import kapps
-from kapps.blocks import FusedMBConv, InvertedResidual, MBConv, Normalization, SqueezeExcite, squeeze_channels
+from kapps.blocks import FusedMBConv, InvertedResidual, MBConv, SqueezeExcite, squeeze_channels
 from kapps.factory import imagenet_file
 from kapps.models import efficientnet, efficientnet_v2, mobilenet_v3
 from kapps.registry import get_spec
-from kapps.utils.layers import leaf_layers
-from kapps.weights.h5io import write_legacy_h5
+from kapps.utils.layers import leaf_layers, set_layer_weights
+from kapps.weights.h5io import load_weights_by_name, write_legacy_h5
 from conftest import photo
 
 EFFICIENTNET = [f"EfficientNetB{i}" for i in range(8)]
@@ -166,8 +166,9 @@ def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
     assert [layer.name for layer in stem.parts] == ["rescaling", "normalization", "rescaling_1"]
     std = np.array(efficientnet.IMAGENET_STDDEV_RGB)
     mean = np.array([0.485, 0.456, 0.406])
-    stem.parts[1].set_weights([mean, std, np.array(1)])
     x = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    stem(x)  # builds Keras' Normalization on the channel axis
+    set_layer_weights(stem.parts[1], [mean, std, np.array(1)])
     expected = (x / 255.0 - mean) / std
     assert np.max(np.abs(np.asarray(stem(x)) - expected)) <= 1e-5
     plain = efficientnet.body(efficientnet.EfficientNetOptions(**{"variant": "b0", "imagenet_weights": False}), (32, 32, 3))[0]
@@ -175,12 +176,19 @@ def test_efficientnet_imagenet_stem_undoes_the_variance_stored_as_stddev():
 
 
 @pytest.mark.fast
-def test_normalization_reads_weights_set_after_building():
-    norm = Normalization(channels=3, name="normalization")
-    x = np.ones((1, 2, 2, 3), "float32")
-    np.testing.assert_allclose(np.asarray(norm(x)), x)
-    norm.set_weights([np.full(3, 1.0), np.full(3, 4.0), np.array(1)])
-    np.testing.assert_allclose(np.asarray(norm(x * 5)), np.full((1, 2, 2, 3), 2.0))
+@pytest.mark.parametrize("builder", ["functional", "sequential"])
+def test_normalization_statistics_loaded_by_name_are_used(tmp_path, builder):
+    """Keras' Normalization caches its statistics; kapps' by-name loader must refresh them."""
+    model = kapps.EfficientNetB0(weights=None, include_top=False, input_shape=(32, 32, 3), builder=builder)
+    norm = next(layer for layer in leaf_layers(model) if layer.name == "normalization")
+    assert type(norm) is keras.layers.Normalization
+    ones = np.ones((1, 1, 1, 3), "float32")
+    np.testing.assert_allclose(np.asarray(norm(ones)).ravel(), [1.0] * 3)  # zero mean, unit variance
+    source = kapps.EfficientNetB0(weights=None, include_top=False, input_shape=(32, 32, 3))
+    source.get_layer("normalization").set_weights([np.full(3, 0.5), np.full(3, 4.0), np.array(1)])
+    write_legacy_h5(source, tmp_path / "b0.h5")
+    load_weights_by_name(model, tmp_path / "b0.h5")
+    np.testing.assert_allclose(np.asarray(norm(ones)).ravel(), [0.25] * 3)
 
 
 @pytest.mark.fast
@@ -190,7 +198,7 @@ def test_efficientnet_v2_preprocessing_by_variant_and_channels():
         return blocks[0]
 
     b0 = stem("b0", 3)
-    assert [type(layer).__name__ for layer in b0.parts] == ["Rescaling", "Normalization"]
+    assert [type(layer) for layer in b0.parts] == [keras.layers.Rescaling, keras.layers.Normalization]
     x = np.full((1, 1, 1, 3), 255.0, "float32")
     expected = (1.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(np.asarray(b0(x)).ravel(), expected, rtol=1e-5)

@@ -130,9 +130,13 @@ def test_default_model_names_are_keras():
 
 
 # -- Functional builder: keras.applications' layers ----------------------------------------
-@pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("head", [dict(include_top=True, classes=7), dict(include_top=False, pooling="avg"),
-                                  dict(include_top=False, pooling="max")])
+#: Every model with its top; the pooled heads (the same body) on one model per family.
+HEADS = [(name, dict(include_top=True, classes=7)) for name in MODELS] + [
+    (name, dict(include_top=False, pooling=pooling))
+    for name in ("resnet50", "resnet50_v2", "vgg16", "xception") for pooling in ("avg", "max")]
+
+
+@pytest.mark.parametrize("name, head", HEADS)
 def test_functional_layers_and_weights_equal_keras(name, head):
     size = small_size(name)
     kwargs = dict(weights=None, input_shape=(size, size, 3), **head)

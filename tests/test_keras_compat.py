@@ -127,3 +127,20 @@ def test_fixed_seed_hands_out_its_seed_so_draws_repeat():
 
 
 # -- backends ---------------------------------------------------------------------------
+
+
+# -- saving and serialization ----------------------------------------------------------
+def test_keras_layer_scale_is_the_class_keras_convnext_saves():
+    ref = keras.applications.ConvNeXtTiny(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert type(ref.get_layer("convnext_tiny_stage_0_block_0_layer_scale")) is compat.keras_layer_scale()
+    layer = compat.keras_layer_scale()(0.5, 3, name="s")
+    np.testing.assert_allclose(np.asarray(layer(np.ones((1, 3), "float32"))), [[0.5] * 3])
+    assert keras.saving.serialize_keras_object(layer)["module"].startswith("keras.")  # plain Keras finds it
+
+
+def test_keras_custom_scale_layer_is_the_class_keras_inception_resnet_saves():
+    ref = keras.applications.InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3))
+    assert type(ref.get_layer("custom_scale_layer")) is compat.keras_custom_scale_layer()
+    layer = compat.keras_custom_scale_layer()(0.5, name="s")
+    np.testing.assert_allclose(np.asarray(layer([np.ones((1, 2)), np.full((1, 2), 4.0)])), [[3.0, 3.0]])
+    assert keras.saving.serialize_keras_object(layer)["module"].startswith("keras.")

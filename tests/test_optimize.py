@@ -1,7 +1,8 @@
 """kapps.optimize_for_inference: same outputs (1e-4) on real photos, fewer layers.
 
-Every registered architecture is checked, one at a time, at a reduced input size
-with its ImageNet top (logits compared) and randomized BatchNorm statistics (as in
+The 40 keras.applications architectures are optimized in ``tests/test_parity.py`` (the model
+built there for parity, at its smallest size); here the others, at a reduced input size
+with their top (logits compared) and randomized BatchNorm statistics (as in
 tests/parity.py) so that the folding is exercised with non-trivial numbers.
 
 Tolerance: 1e-4, relative to the output scale when outputs exceed 1. Folding changes
@@ -70,7 +71,11 @@ def _free():
     gc.collect()
 
 
-@pytest.mark.parametrize("name", kapps.list_models())
+#: Registered models without a keras.applications twin (the others: tests/test_parity.py).
+NOT_IN_KERAS = [n for n in kapps.list_models() if not hasattr(keras.applications, get_spec(n).keras_name)]
+
+
+@pytest.mark.parametrize("name", NOT_IN_KERAS)
 def test_every_architecture_functional(name):
     t0 = time.perf_counter()
     diff, max_y, model, fast = _check(name, "functional")

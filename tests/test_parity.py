@@ -6,13 +6,16 @@ preprocessed the family's way. Logits are compared (classifier_activation=None),
 the check is not hidden by a softmax.
 
 Every model is compared at the smallest input its architecture accepts (``min_size``),
-without the top and with max pooling. The smallest model of each family is also compared
-at its default size, with the ImageNet top and without it (average pooling).
+without the top and with max pooling; the same functional model is then passed through
+``kapps.optimize_for_inference`` (BatchNorm folded), which must compute the same. The
+smallest model of each family is also compared at its default size with the ImageNet top,
+and at its smallest size with average pooling.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 import kapps
@@ -48,16 +51,29 @@ def test_parity_default_size(name):
     images = photo(spec.default_size)
     top = compare(name, images, include_top=True, classifier_activation=None)
     assert max(top.values()) <= TOLERANCE, top
-    # An explicit default shape: Keras' NASNetLarge cannot run on a (None, None, 3) input.
-    size = spec.default_size
-    pooled = compare(name, images, include_top=False, pooling="avg", input_shape=(size, size, 3))
+    size = spec.min_size  # an explicit shape: Keras' NASNet cannot run on a (None, None, 3) input
+    pooled = compare(name, photo(size), include_top=False, pooling="avg", input_shape=(size, size, 3))
     assert max(pooled.values()) <= TOLERANCE, pooled
+
+
+def optimized_computes_the_same(builder: str, model: keras.Model, x) -> None:
+    """``optimize_for_inference`` of the functional model: same outputs, no more BatchNorm, no Dropout."""
+    if builder != "functional":
+        return
+    expected = np.asarray(model(x, training=False))
+    fast = kapps.optimize_for_inference(model)
+    diff, scale = float(np.max(np.abs(np.asarray(fast(x)) - expected))), float(np.max(np.abs(expected)))
+    assert diff <= TOLERANCE * max(1.0, scale), ("optimize_for_inference", diff, scale)
+    count = lambda m, cls: sum(isinstance(layer, cls) for layer in m.layers)  # noqa: E731
+    assert count(fast, keras.layers.BatchNormalization) <= count(model, keras.layers.BatchNormalization)
+    assert count(fast, keras.layers.Dropout) == 0
 
 
 @pytest.mark.parametrize("name", FAST_AT_SMALLEST)
 def test_parity_smallest_size(name):
     size = get_spec(name).min_size
-    diffs = compare(name, photo(size), include_top=False, pooling="max", input_shape=(size, size, 3))
+    diffs = compare(name, photo(size), include_top=False, pooling="max", input_shape=(size, size, 3),
+                    inspect=optimized_computes_the_same)
     assert max(diffs.values()) <= TOLERANCE, diffs
 
 

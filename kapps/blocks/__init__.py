@@ -39,7 +39,7 @@ from kapps.blocks.nasnet import (
 )
 from kapps.blocks.normalization import LocalResponseNormalization
 from kapps.blocks.padding import same_padding_for_stride
-from kapps.blocks.preprocessing import ImagePreprocessing, Normalization, is_serializable_function
+from kapps.blocks.preprocessing import ImagePreprocessing, is_serializable_function
 from kapps.blocks.residual import Chain, Residual, run_layer
 from kapps.blocks.resnet import Bottleneck, PreActBottleneck, BNAct, RESNET_BN_EPSILON
 from kapps.blocks.separable import SeparableConvBN, SeparableStack, separable_units
@@ -55,7 +55,7 @@ __all__ = [
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
     "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
-    "LocalResponseNormalization", "same_padding_for_stride", "Normalization", "ImagePreprocessing",
+    "LocalResponseNormalization", "same_padding_for_stride", "ImagePreprocessing",
     "is_serializable_function", "Chain", "Residual",
     "run_layer", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "SeparableConvBN",
     "SeparableStack", "separable_units", "SqueezeExcite", "squeeze_channels", "drop_path", "ConvPoolStage",

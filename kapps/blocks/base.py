@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import keras
 
-from kapps.imagenet import DATA_FORMATS, resolve_data_format
+from kapps.imagenet import resolve_data_format
 
 
 #: Keys of a block's config that ``keras.layers.Layer`` itself writes and reads.

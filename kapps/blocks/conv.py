@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["ConvBNAct", "DepthwiseSeparable", "batch_norm"]
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import keras
 

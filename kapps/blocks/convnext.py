@@ -18,40 +18,19 @@ from typing import Any
 
 import keras
 
+from kapps._keras_compat import keras_layer_scale
 from kapps.blocks.base import Block, Names, as_names
 from kapps.blocks.stochastic_depth import drop_path
 
 
-@keras.saving.register_keras_serializable(package="kapps")
-class LayerScale(keras.layers.Layer):
-    """Multiplies the last axis by a learned vector ``gamma``, initialized to ``init_values``.
-
-    >>> import numpy as np
-    >>> scale = LayerScale(0.5, 3, name="scale")
-    >>> np.asarray(scale(np.ones((1, 3), "float32"))).tolist()
-    [[0.5, 0.5, 0.5]]
-    """
-
-    def __init__(self, init_values: float, projection_dim: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.init_values = init_values
-        self.projection_dim = projection_dim
-
-    def build(self, input_shape: Any) -> None:
-        self.gamma = self.add_weight(
-            shape=(self.projection_dim,), initializer=keras.initializers.Constant(self.init_values),
-            trainable=True, name="gamma",
-        )
-        super().build(input_shape)
-
-    def call(self, x: Any) -> Any:
-        return x * self.gamma
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
+#: ``x * gamma`` over the last axis, ``gamma`` learned and initialized to ``init_values``:
+#: ``LayerScale(init_values, projection_dim, name=...)``. It is keras.applications' own class
+#: (Keras exports it nowhere public), so that kapps' ConvNeXt files reload in plain Keras.
+#:
+#: >>> import numpy as np
+#: >>> np.asarray(LayerScale(0.5, 3, name="scale")(np.ones((1, 3), "float32"))).tolist()
+#: [[0.5, 0.5, 0.5]]
+LayerScale = keras_layer_scale()
 
 
 @keras.saving.register_keras_serializable(package="kapps")

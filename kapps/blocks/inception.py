@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence, Union
 
 import keras
 
+from kapps._keras_compat import keras_custom_scale_layer
 from kapps.blocks.activations import make_activation
 from kapps.blocks.base import Block, Names
 from kapps.blocks.conv import ConvBNAct
@@ -203,28 +204,14 @@ class InceptionModule(Block):
         return self.concat([run_layer(branch, x, training) for branch in self.branches])
 
 
-@keras.saving.register_keras_serializable(package="kapps")
-class ScaleAdd(keras.layers.Layer):
-    """``inputs[0] + inputs[1] * scale``: a residual added with a fixed scale.
-
-    >>> import numpy as np
-    >>> np.asarray(ScaleAdd(0.5)([np.ones((1, 2)), np.full((1, 2), 4.0)])).tolist()
-    [[3.0, 3.0]]
-    """
-
-    def __init__(self, scale: float, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, inputs: Sequence[Any]) -> Any:
-        shortcut, residual = inputs
-        return shortcut + residual * self.scale
-
-    def compute_output_shape(self, input_shape: Sequence[tuple]) -> tuple:
-        return tuple(input_shape[0])
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
+#: ``inputs[0] + inputs[1] * scale``, a residual added with a fixed scale: ``ScaleAdd(scale, name=...)``.
+#: It is keras.applications' Inception-ResNet ``CustomScaleLayer`` (Keras exports it nowhere
+#: public), so that kapps' Inception-ResNet files reload in plain Keras.
+#:
+#: >>> import numpy as np
+#: >>> np.asarray(ScaleAdd(0.5)([np.ones((1, 2)), np.full((1, 2), 4.0)])).tolist()
+#: [[3.0, 3.0]]
+ScaleAdd = keras_custom_scale_layer()
 
 
 @keras.saving.register_keras_serializable(package="kapps")

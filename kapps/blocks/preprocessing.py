@@ -1,51 +1,20 @@
-"""In-model input preprocessing: the normalization some families start with, and a family's
-``preprocess_input`` as a layer (what ``fine_tune`` puts in front of the base).
+"""A family's ``preprocess_input`` as a layer (what ``fine_tune`` puts in front of the base).
 
-Both are registered and serializable. ``ImagePreprocessing`` with a custom function is saved only
-when Keras can serialize the function (registered with ``keras.saving.register_keras_serializable``);
+It is registered and serializable (the families that normalize inside the model use Keras'
+own ``keras.layers.Normalization``; see :func:`kapps.utils.layers.refresh_statistics`).
+``ImagePreprocessing`` with a custom function is saved only when Keras can serialize the function (registered with ``keras.saving.register_keras_serializable``);
 any other function is refused when the model is saved, never when it is loaded.
 """
 
 from __future__ import annotations
 
-__all__ = ["Normalization", "ImagePreprocessing", "is_serializable_function"]
+__all__ = ["ImagePreprocessing", "is_serializable_function"]
 
 from typing import Any, Callable
 
 import keras
 
 from kapps.imagenet import MODES, preprocess_input
-
-
-@keras.saving.register_keras_serializable(package="kapps")
-class Normalization(keras.layers.Normalization):
-    """``keras.layers.Normalization`` that always uses the statistics it currently holds.
-
-    Keras' layer caches its mean and variance when it is built or adapted and refreshes
-    them only when a Keras weights file is loaded; values written with ``set_weights``
-    (which is how kapps loads files by layer name) would be ignored, and a layer built
-    inside a traced function would keep tensors of that function. This subclass
-    re-reads its variables at every call and, given ``channels``, is built at once (for
-    a 4-D image batch whose channels are ``axis``: -1, or 1 for channels_first).
-    Same class name, weights (``mean``, ``variance``, ``count``) and numbers as Keras'
-    layer, so weight files and name-based matching treat it as Keras' own.
-
-    >>> import numpy as np
-    >>> norm = Normalization(channels=3, name="normalization")
-    >>> norm.set_weights([np.full(3, 2.0), np.full(3, 4.0), np.array(1)])
-    >>> np.asarray(norm(np.full((1, 1, 1, 3), 4.0, "float32"))).ravel().tolist()
-    [1.0, 1.0, 1.0]
-    """
-
-    def __init__(self, axis: int = -1, mean: Any = None, variance: Any = None, *, channels: int | None = None,
-                 **kwargs: Any):
-        super().__init__(axis=axis, mean=mean, variance=variance, **kwargs)
-        if channels is not None:
-            self.build((None, channels, None, None) if axis in (1, -3) else (None, None, None, channels))
-
-    def call(self, inputs: Any) -> Any:
-        self.finalize_state()
-        return super().call(inputs)
 
 
 def is_serializable_function(function: Callable) -> bool:

@@ -20,6 +20,7 @@ import tensorflow as tf
 from kapps.blocks.preprocessing import ImagePreprocessing
 from kapps.imagenet import MODES
 from kapps.registry import get_spec, model_function
+from kapps.utils.layers import refresh_statistics
 
 if TYPE_CHECKING:
     from kapps.finetune.config import FineTuneConfig
@@ -139,6 +140,7 @@ def base_in_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> keras
             "function that returns the model."
         ) from None
     clone.set_weights(model.get_weights())
+    refresh_statistics(clone)
     return clone
 
 

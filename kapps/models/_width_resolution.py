@@ -30,16 +30,15 @@ class WidthResolution:
     fallback: int = 224
 
     def file_rows(self, input_shape: tuple) -> int:
-        rows, cols, _ = image_dims(input_shape, resolve_data_format(None))
+        rows, cols, _ = input_shape  # specs see (rows, cols, channels) in either data format
         return rows if rows == cols and rows in self.sizes else self.fallback
 
     def weights_variant(self, options: dict, input_shape: tuple) -> dict:
-        rows = nearest_weights_size(*image_dims(input_shape, resolve_data_format(None))[:2], self.sizes, self.fallback)
+        rows = nearest_weights_size(*input_shape[:2], self.sizes, self.fallback)
         return {"alpha": float(options["alpha"]), "resolution": rows}
 
     def default_model_name(self, options: dict, input_shape: tuple, weights: Any) -> str:
-        rows = self.file_rows(input_shape) if weights == "imagenet" else image_dims(
-            input_shape, resolve_data_format(None))[0]
+        rows = self.file_rows(input_shape) if weights == "imagenet" else input_shape[0]
         return f"{self.name_prefix}_{options['alpha']:0.2f}_{rows}"
 
     def default_size_for(self, shape: Any) -> int:

@@ -20,7 +20,6 @@ from typing import Any
 import keras
 
 from kapps.blocks import Chain, ConvNeXtBlock, global_pool
-from kapps.blocks.base import image_dims, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -70,7 +69,7 @@ def body(options: ConvNeXtOptions, input_shape: tuple) -> list:
     p, config = options.prefix, CONFIGS[options.variant]
     depths, dims = config["depths"], config["dims"]
     blocks: list = []
-    if options.include_preprocessing and image_dims(input_shape, resolve_data_format(None))[2] == 3:
+    if options.include_preprocessing and input_shape[2] == 3:
         blocks.append(keras.layers.Normalization(
             mean=list(PIXEL_MEAN), variance=[s**2 for s in PIXEL_STD], name=f"{p}_prestem_normalization",
         ))

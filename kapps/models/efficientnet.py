@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 import keras
 
 from kapps.blocks import (
-    MBCONV_NAMES, Chain, ConvBNAct, DenseClassifier, MBConv, Names, Normalization, make_divisible,
+    MBCONV_NAMES, Chain, ConvBNAct, DenseClassifier, MBConv, Names, make_divisible,
 )
-from kapps.blocks.base import channel_axis, image_dims, resolve_data_format
+from kapps.blocks.base import channel_axis, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -103,7 +103,7 @@ def preprocessing(channels: int, imagenet_weights: bool) -> Chain:
     """
     layers: list = [
         keras.layers.Rescaling(1.0 / 255.0, name="rescaling"),
-        Normalization(axis=channel_axis(resolve_data_format(None)), channels=channels, name="normalization"),
+        keras.layers.Normalization(axis=channel_axis(resolve_data_format(None)), name="normalization"),
     ]
     if imagenet_weights:
         layers.append(keras.layers.Rescaling([1.0 / math.sqrt(s) for s in IMAGENET_STDDEV_RGB], name="rescaling_1"))
@@ -114,7 +114,7 @@ def body(options: EfficientNetOptions, input_shape: tuple) -> list:
     variant = VARIANTS[options.variant]
     width, depth = variant.width, variant.depth
     blocks: list = [
-        preprocessing(image_dims(input_shape, resolve_data_format(None))[2], options.imagenet_weights),
+        preprocessing(input_shape[2], options.imagenet_weights),
         ConvBNAct(round_filters(STEM_FILTERS, width), 3, strides=2, padding="pad_then_valid", activation="swish",
                   names=Names("", {"pad": "stem_conv_pad", "conv": "stem_conv", "bn": "stem_bn",
                                    "act": "stem_activation", "block": "stem"})),

@@ -17,9 +17,8 @@ import keras
 
 from kapps.blocks import (
     FUSED_MBCONV_NAMES, MBCONV_NAMES, Chain, ConvBNAct, DenseClassifier, FusedMBConv, MBConv, Names,
-    Normalization,
 )
-from kapps.blocks.base import channel_axis, image_dims, resolve_data_format
+from kapps.blocks.base import channel_axis, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -130,8 +129,8 @@ def preprocessing(variant: str, channels: int) -> Chain:
     if variant.startswith("b") and channels == 3:
         layers: list = [
             keras.layers.Rescaling(1.0 / 255, name="rescaling"),
-            Normalization(axis=channel_axis(resolve_data_format(None)), mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE,
-                          channels=channels, name="normalization"),
+            keras.layers.Normalization(axis=channel_axis(resolve_data_format(None)), mean=IMAGENET_MEAN,
+                                       variance=IMAGENET_VARIANCE, name="normalization"),
         ]
     else:
         layers = [keras.layers.Rescaling(1.0 / 128.0, offset=-1, name="rescaling")]
@@ -142,7 +141,7 @@ def body(options: EfficientNetV2Options, input_shape: tuple) -> list:
     variant = VARIANTS[options.variant]
     stages = TABLES[variant.table]
     width, depth = variant.width, variant.depth
-    channels = image_dims(input_shape, resolve_data_format(None))[2]
+    channels = input_shape[2]  # specs see (rows, cols, channels) in either data format
     blocks: list = [preprocessing(options.variant, channels)] if options.include_preprocessing else []
     blocks.append(ConvBNAct(
         round_filters(stages[0].filters_in, width), 3, strides=2, activation="swish",

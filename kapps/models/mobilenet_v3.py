@@ -18,7 +18,6 @@ import keras
 from kapps.blocks import (
     Chain, ConvBNAct, ConvClassifier, InvertedResidual, Names, SqueezeExcite, make_divisible, squeeze_channels,
 )
-from kapps.blocks.base import image_dims, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -146,7 +145,7 @@ def top(options: MobileNetV3Options, classes: int, activation: Any) -> ConvClass
 
 
 def weights_variant(options: MobileNetV3Options, input_shape: tuple) -> dict:
-    rows, cols, _ = image_dims(input_shape, resolve_data_format(None))
+    rows, cols, _ = input_shape  # (rows, cols, channels) in either data format
     if rows != cols or rows != WEIGHT_SIZE:
         warnings.warn(
             "`input_shape` is undefined or non-square, or `rows` is not 224. Weights for input shape "

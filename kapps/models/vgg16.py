@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import keras
+
 from kapps.blocks import ConvPoolStage, FlattenDenseClassifier, PoolingHead
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions

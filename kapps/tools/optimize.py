@@ -37,6 +37,7 @@ import keras
 import numpy as np
 
 from kapps.tools.graph import Trace, flatten, rebuild, trace
+from kapps.utils.layers import set_layer_weights
 
 _FOLDABLE = (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
@@ -243,7 +244,7 @@ class _Rewriter:
         for new, source in self.copies:
             weights = source if isinstance(source, list) else source.get_weights()
             try:
-                new.set_weights(weights)
+                set_layer_weights(new, weights)
             except ValueError as e:
                 name = source.name if isinstance(source, keras.layers.Layer) else new.name
                 raise ValueError(

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 from kapps import _keras_compat as compat
 
-__all__ = ["leaf_layers"]
+__all__ = ["leaf_layers", "set_layer_weights", "refresh_statistics"]
 
 
 def leaf_layers(model: Any) -> Iterator[Any]:
@@ -29,3 +29,32 @@ def leaf_layers(model: Any) -> Iterator[Any]:
             yield from walk(child)
 
     yield from walk(model)
+
+
+def set_layer_weights(layer: Any, arrays: list) -> None:
+    """``layer.set_weights(arrays)``, then :func:`refresh_statistics` of ``layer``.
+
+    >>> import keras, numpy as np
+    >>> norm = keras.layers.Normalization(name="normalization")
+    >>> norm.build((None, 1, 1, 3))
+    >>> set_layer_weights(norm, [np.full(3, 1.0), np.full(3, 4.0), np.array(1)])
+    >>> np.asarray(norm(np.full((1, 1, 1, 3), 5.0, "float32"))).ravel().tolist()
+    [2.0, 2.0, 2.0]
+    """
+    layer.set_weights(arrays)
+    refresh_statistics(layer)
+
+
+def refresh_statistics(model: Any) -> None:
+    """Make every ``keras.layers.Normalization`` in ``model`` use the mean and variance it holds now.
+
+    Keras' Normalization caches its statistics when it is built and refreshes them only when
+    a Keras weights file is loaded; after ``set_weights`` (how kapps loads files by layer
+    name) it would keep computing with the old ones.
+    """
+    import keras
+
+    layers = [model] if not compat.child_layers(model) else list(leaf_layers(model))
+    for layer in layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import h5py
 import keras
 
 from kapps import _keras_compat as compat
 from kapps.utils.files import atomic_path
-from kapps.utils.layers import leaf_layers
+from kapps.utils.layers import leaf_layers, set_layer_weights
 import numpy as np
 
 from kapps.errors import WeightsMismatchError
@@ -173,7 +173,7 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
         lines += [f"  shape mismatch: {w}" for w in wrong[:10]]
         raise WeightsMismatchError("\n".join(lines))
     for layer, arrays in assignments:
-        layer.set_weights(arrays)
+        set_layer_weights(layer, arrays)
 
 
 def load_weights_by_name(model: keras.Model, path: str | os.PathLike, exclude: Iterable[str] = ()) -> None:
