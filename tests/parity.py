@@ -13,13 +13,21 @@ from kapps.utils.layers import leaf_layers
 from kapps.weights.h5io import copy_weights_by_name
 
 
+#: Models whose classifier's weights depend on the input size (Flatten before Dense).
+SIZE_DEPENDENT_TOP = frozenset({"vgg16", "vgg19", "alexnet", "lenet5"})
+
+
 def keras_reference(name: str, **kwargs) -> keras.Model:
     """The keras.applications model for a kapps registry name."""
     return getattr(keras.applications, get_spec(name).keras_name)(**kwargs)
 
 
-def randomize_batch_norm(model: keras.Model, seed: int = 0) -> None:
-    """Give BatchNorm layers non-trivial statistics so parity tests exercise them."""
+def randomize_batch_norm(model: keras.Model, seed: int = 0, gamma: tuple[float, float] = (0.5, 1.5)) -> None:
+    """Give BatchNorm layers non-trivial statistics so parity tests exercise them.
+
+    ``gamma`` is the uniform range of the scales. The default lets activations grow
+    through deep nets; ``(0.3, 0.8)`` keeps them bounded (see tests/test_parity.py).
+    """
     rng = np.random.default_rng(seed)
     for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -27,11 +35,28 @@ def randomize_batch_norm(model: keras.Model, seed: int = 0) -> None:
             for w in layer.weights:
                 shape = tuple(w.shape)
                 short = w.name.split("/")[-1]
-                if short in ("gamma", "moving_variance"):
+                if short == "gamma":
+                    values.append(rng.uniform(*gamma, shape).astype("float32"))
+                elif short == "moving_variance":
                     values.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
                 else:
                     values.append(rng.normal(0.0, 0.1, shape).astype("float32"))
             layer.set_weights(values)
+
+
+def assert_same_graph(model: keras.Model, ref: keras.Model) -> None:
+    """``model`` has ``ref``'s weighted layers (name, class, order), weights (shape, order) and name."""
+    def weighted(m):
+        return [(layer.name, type(layer).__name__) for layer in leaf_layers(m)]
+
+    def weights(m):  # layer name and shape: Keras' paths also hold nested models' names
+        return [(layer.name, tuple(w.shape)) for layer in leaf_layers(m) for w in layer.weights]
+
+    names = [n for n, _ in weighted(model)], [n for n, _ in weighted(ref)]
+    assert names[0] == names[1], next((a, b) for a, b in zip(*names) if a != b)
+    assert weighted(model) == weighted(ref)
+    assert weights(model) == weights(ref)
+    assert model.name == ref.name
 
 
 def family_preprocess(name: str, images: np.ndarray) -> np.ndarray:
@@ -45,6 +70,8 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
 
     Both sides get ``weights=None`` and the same ``kwargs``; the reference's BatchNorm
     statistics are randomized, then every weight is copied into kapps by layer name.
+    The functional model must also have the reference's weighted layers (name, class,
+    order) and weights (shape, order), so that official files load by name.
     ``inspect(builder, model, x)``, if given, runs on each kapps model before it is freed
     (more checks on a model already built, instead of building it again).
     """
@@ -57,6 +84,8 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
     for builder in builders:
         model = kapps.get_model(name, builder=builder, **kwargs)
         assert model.count_params() == ref.count_params(), (builder, model.count_params(), ref.count_params())
+        if builder == "functional":
+            assert_same_graph(model, ref)
         copy_weights_by_name(ref, model)
         diffs[builder] = float(np.max(np.abs(np.asarray(model(x, training=False)) - expected)))
         if inspect is not None:

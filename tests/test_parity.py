@@ -6,10 +6,13 @@ preprocessed the family's way. Logits are compared (classifier_activation=None),
 the check is not hidden by a softmax.
 
 Every model is compared at the smallest input its architecture accepts (``min_size``),
-without the top and with max pooling; the same functional model is then passed through
-``kapps.optimize_for_inference`` (BatchNorm folded), which must compute the same. The
-smallest model of each family is also compared at its default size with the ImageNet top,
-and at its smallest size with average pooling.
+with its 1000-class top. The same functional model then has keras.applications' weighted
+layers and weights (tests/parity.py), its registry metadata (parameters, and FLOPs counted
+at the default size; tests/test_registry.py does the models this cannot cover), and
+passes through ``kapps.optimize_for_inference`` (BatchNorm folded), which must compute
+the same. The smallest model of each family is also compared at its default size, and
+at its smallest size without the top (average pooling; max pooling: the foundation and
+family tests).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import pytest
 
 import kapps
 from kapps.registry import get_spec
-from parity import compare
+from kapps.tools.flops import count_flops
+from parity import SIZE_DEPENDENT_TOP, compare, randomize_batch_norm
 from conftest import photo
 
 TOLERANCE = 1e-4
@@ -57,9 +61,17 @@ def test_parity_default_size(name):
 
 
 def optimized_computes_the_same(builder: str, model: keras.Model, x) -> None:
-    """``optimize_for_inference`` of the functional model: same outputs, no more BatchNorm, no Dropout."""
+    """``optimize_for_inference`` of the functional model: same outputs, no more BatchNorm, no Dropout.
+
+    The BatchNorm statistics are randomized again with scales below 1 first. With the
+    parity statistics (scales up to 1.5) EfficientNetV2-S/M/L are chaotic in float32:
+    a 1e-7 relative change of the input moves V2-L's output by 70% (V2-S: 0.2%), so any
+    change in rounding order, which folding is, fails a 1e-4 check there. With scales
+    in (0.3, 0.8) the same 1e-7 moves V2-L's output by 6e-7 and folding by 6e-7.
+    """
     if builder != "functional":
         return
+    randomize_batch_norm(model, seed=1, gamma=(0.3, 0.8))
     expected = np.asarray(model(x, training=False))
     fast = kapps.optimize_for_inference(model)
     diff, scale = float(np.max(np.abs(np.asarray(fast(x)) - expected))), float(np.max(np.abs(expected)))
@@ -69,11 +81,27 @@ def optimized_computes_the_same(builder: str, model: keras.Model, x) -> None:
     assert count(fast, keras.layers.Dropout) == 0
 
 
+def metadata_is_exact(name: str, model: keras.Model) -> None:
+    """The registry's parameter count and default-size FLOPs, recomputed on the built model."""
+    spec = get_spec(name)
+    if name in SIZE_DEPENDENT_TOP:  # its top's weights change with the input size: tests/test_registry.py
+        return
+    assert model.count_params() == spec.params, (name, model.count_params(), spec.params)
+    size = spec.default_size
+    assert count_flops(model, (size, size, spec.input_channels)) == spec.flops, name
+
+
 @pytest.mark.parametrize("name", FAST_AT_SMALLEST)
 def test_parity_smallest_size(name):
     size = get_spec(name).min_size
-    diffs = compare(name, photo(size), include_top=False, pooling="max", input_shape=(size, size, 3),
-                    inspect=optimized_computes_the_same)
+
+    def inspect(builder: str, model: keras.Model, x) -> None:
+        if builder == "functional":
+            metadata_is_exact(name, model)
+        optimized_computes_the_same(builder, model, x)
+
+    diffs = compare(name, photo(size), include_top=True, classifier_activation=None, input_shape=(size, size, 3),
+                    inspect=inspect)
     assert max(diffs.values()) <= TOLERANCE, diffs
 
 
