@@ -79,7 +79,9 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.models.xception import Xception
     from kapps.registry import get_model, list_models, model_info
     from kapps.tools.export import export
+    from kapps.tools.accuracy import validate
     from kapps.tools.optimize import optimize_for_inference
+    from kapps.transforms import eval_transform
 
 #: keras.applications' module names -> the kapps family modules.
 _FAMILIES: dict[str, str] = {
@@ -125,6 +127,7 @@ _LAZY: dict[str, str] = {
     "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",
     "fine_tune": "kapps.finetune", "evaluate": "kapps.finetune",
     "optimize_for_inference": "kapps.tools.optimize", "export": "kapps.tools.export",
+    "eval_transform": "kapps.transforms", "validate": "kapps.tools.accuracy",
     **{name: _FAMILIES[family] for name, family in _CONSTRUCTORS.items()},
 }
 

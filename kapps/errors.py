@@ -20,7 +20,15 @@ class DownloadError(KappsError, OSError):
 
 
 class WeightsMismatchError(KappsError, ValueError):
-    """A weight file does not fit the model (missing layers, wrong shapes)."""
+    """A weight file does not fit the model (missing layers, wrong shapes).
+
+    ``width_ratio``: when every mismatched shape differs from the model's by one factor
+    (the file's channels / the model's), that factor, else None.
+    """
+
+    def __init__(self, message: str, width_ratio: float | None = None):
+        super().__init__(message)
+        self.width_ratio = width_ratio
 
 
 class BackendError(KappsError, RuntimeError):

@@ -20,6 +20,7 @@ from kapps import validation
 from kapps.blocks.heads import PoolingHead
 from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
+from kapps.errors import WeightsMismatchError
 from kapps.registry import ModelSpec, Options
 from kapps.weights import h5io, manifest, store
 
@@ -68,11 +69,24 @@ def build_model(
     else:
         model = build_sequential(blocks, input_layout, model_name)
 
-    if entry is not None:
-        h5io.load_weights_by_name(model, store.resolve(entry), exclude=user_layers)
-    elif weights is not None:
-        h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
+    try:
+        if entry is not None:
+            h5io.load_weights_by_name(model, store.resolve(entry), exclude=user_layers)
+        elif weights is not None:
+            h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
+    except WeightsMismatchError as error:
+        raise _with_width_hint(error, options) from None
     return model
+
+
+def _with_width_hint(error: WeightsMismatchError, options: Options) -> WeightsMismatchError:
+    """``error`` naming the ``alpha`` that fits, when the file is the model at another width."""
+    alpha = options.get("alpha") if isinstance(options, Mapping) else None
+    if error.width_ratio is None or not isinstance(alpha, (int, float)):
+        return error
+    fits = round(alpha * error.width_ratio, 3)
+    return WeightsMismatchError(f"{error}\n  the file fits alpha={fits:g} (the model was built with "
+                                f"alpha={alpha:g}): pass alpha={fits:g}", width_ratio=error.width_ratio)
 
 
 def _input_graph_names(input_tensor: Any) -> frozenset[str]:

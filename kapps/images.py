@@ -14,10 +14,10 @@ imported when an image is loaded, not when this module is.
 
 from __future__ import annotations
 
-__all__ = ["SAMPLE_PHOTOS", "fit_image", "decode_image", "load_image", "sample_photos", "sample_photo_views"]
+__all__ = ["SAMPLE_PHOTOS", "fit_image", "decode_image", "read_image", "load_image", "sample_photo", "sample_photos", "sample_photo_views"]
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -68,10 +68,10 @@ def decode_image(data: Any) -> Any:
     return image
 
 
-def load_image(path: str | os.PathLike, size: int | Sequence[int], *, crop: bool = False) -> np.ndarray:
-    """Read an image file as RGB float32 in [0, 255], fitted to ``size`` (:func:`fit_image`).
+def read_image(path: str | os.PathLike) -> Any:
+    """Read and decode an image file as an RGB uint8 tensor.
 
-    Raises ValueError naming the path when the file is not a readable image.
+    Raises ValueError naming the path when the file is missing or not a readable image.
     """
     import tensorflow as tf
 
@@ -79,15 +79,32 @@ def load_image(path: str | os.PathLike, size: int | Sequence[int], *, crop: bool
     if not os.path.isfile(path):
         raise ValueError(f"`image` must be an existing image file. Received: {path!r} (no such file)")
     try:
-        image = decode_image(tf.io.read_file(path))
+        return decode_image(tf.io.read_file(path))
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
         raise ValueError(
             f"`image` must be a JPEG, PNG, GIF or BMP file. Received: {path!r} ({e.message.splitlines()[0]})"
         ) from None
+
+
+def load_image(path: str | os.PathLike, size: int | Sequence[int] | None = None, *, crop: bool = False,
+               transform: Callable[[Any], np.ndarray] | None = None) -> np.ndarray:
+    """Read an image file as RGB float32 in [0, 255], fitted to ``size`` (:func:`fit_image`).
+
+    With ``transform`` (an evaluation transform, ``kapps.eval_transform(name)``) the image
+    goes through it instead and comes back model-ready (resized, cropped, preprocessed).
+    Raises ValueError naming the path when the file is not a readable image.
+    """
+    if (size is None) == (transform is None):
+        raise ValueError("`load_image` takes exactly one of `size` and `transform`. "
+                         f"Received: size={size!r}, transform={transform!r}")
+    image = read_image(path)
+    if transform is not None:
+        return transform(np.asarray(image))[0]
     return np.clip(np.asarray(fit_image(image, size, crop=crop)), 0, 255)
 
 
-def _photo(name: str) -> np.ndarray:
+def sample_photo(name: str) -> np.ndarray:
+    """One of :data:`SAMPLE_PHOTOS` at its own size, RGB uint8 (needs scikit-image)."""
     try:
         import skimage.data
     except ImportError:
@@ -101,7 +118,7 @@ def _photo(name: str) -> np.ndarray:
 def sample_photos(size: int | Sequence[int],
                   names: Sequence[str] = SAMPLE_PHOTOS[:DEFAULT_SAMPLES]) -> tuple[list[str], np.ndarray]:
     """scikit-image's sample photos as a batch (labels, RGB float32 images in [0, 255]); needs scikit-image."""
-    images = [np.clip(np.asarray(fit_image(_photo(name), size)), 0, 255) for name in names]
+    images = [np.clip(np.asarray(fit_image(sample_photo(name), size)), 0, 255) for name in names]
     return [f"skimage.data.{n}" for n in names], np.stack(images)
 
 
@@ -113,7 +130,7 @@ def sample_photo_views(size: int | Sequence[int], names: Sequence[str] = SAMPLE_
     """
     views = []
     for name in names:
-        image = _photo(name).astype("float32")
+        image = sample_photo(name).astype("float32")
         h, w = image.shape[:2]
         ch, cw = int(h * 0.7), int(w * 0.7)
         centre = image[(h - ch) // 2:(h + ch) // 2, (w - cw) // 2:(w + cw) // 2][:, ::-1]

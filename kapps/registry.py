@@ -167,6 +167,14 @@ class ModelSpec:
         defaults = {key: value for key, value in self.constructor_defaults().items() if key not in STANDARD_ARGUMENTS}
         return self.options(**{**defaults, **self.fixed, **options})
 
+    def options_for(self, options: Mapping[str, Any], **standard: Any) -> Options:
+        """The family's :class:`Options` for ``options`` (constructor defaults for the rest), as
+        :meth:`bind` makes them; ``standard`` overrides standard arguments (``weights="imagenet"``)."""
+        defaults = self.constructor_defaults()
+        values = {k: v for k, v in defaults.items() if k not in STANDARD_ARGUMENTS}
+        given = {k: defaults.get(k) for k in STANDARD_ARGUMENTS} | standard
+        return self.options.from_arguments({**values, **self.fixed, **options}, given)
+
     def constructor_defaults(self) -> dict[str, Any]:
         """The default of every parameter of the registered constructor."""
         parameters = inspect.signature(_FUNCTIONS[self.name]).parameters.values()
@@ -260,7 +268,8 @@ def model_info(name: str) -> dict[str, Any]:
         "imagenet_weights": bool(entry.get("imagenet")),
         "weight_files": [
             {"file": f.file, "include_top": f.include_top, **f.variant_dict, "url": f.url,
-             "hash": None if not f.hash_value else f"{f.hash_algorithm}:{f.hash_value}"}
+             "hash": None if not f.hash_value else f"{f.hash_algorithm}:{f.hash_value}",
+             **({"eval_transform": f.eval_transform} if f.eval_transform else {})}
             for f in files
         ],
     }

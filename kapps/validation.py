@@ -26,6 +26,12 @@ def check_choice(argument: str, value: Any, choices: tuple, context: str = "") -
         _fail(argument, value, "one of " + ", ".join(repr(c) for c in choices), context)
 
 
+def check_positive_int(argument: str, value: Any, context: str = "") -> None:
+    """``value`` is an int > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(argument, value, "a positive integer", context)
+
+
 def check_weights(weights: Any) -> None:
     """``weights`` is None, ``"imagenet"`` or the path of an existing file."""
     if weights is None or weights == "imagenet":

@@ -2,7 +2,7 @@
 
 Layout: ``-m fast`` selects the edit-test subset (tests marked ``@pytest.mark.fast``,
 plus the quick modules listed in ``FAST_MODULES``). Under ``pytest-xdist`` with
-``make test``'s ``-n 2`` each module runs on one worker, so its
+``make test``'s ``-n 3`` each module runs on one worker, so its
 module-scoped fixtures are built once; the modules in ``SPREAD_MODULES`` (independent,
 heavy tests) are spread over the workers test by test.
 """
@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Under ``make test`` (``-n 2 --dist loadscope``): one worker per module, so that module
+    """Under ``make test`` (``-n 3 --dist loadscope``): one worker per module, so that module
     fixtures are built once, except the ``SPREAD_MODULES``, whose tests go out one by one.
 
     (``--dist loadgroup`` with ``xdist_group`` marks does not group under pytest 9 here:

@@ -15,6 +15,9 @@ from kapps.weights.h5io import copy_weights_by_name
 
 #: Models whose classifier's weights depend on the input size (Flatten before Dense).
 SIZE_DEPENDENT_TOP = frozenset({"vgg16", "vgg19", "alexnet", "lenet5"})
+#: Families whose graph depends on the input size (padding or cropping chosen from it, as in
+#: keras.applications), so a model built at one size cannot be re-traced at another.
+SIZE_DEPENDENT_GRAPH = frozenset({"efficientnet", "nasnet"})
 
 
 def keras_reference(name: str, **kwargs) -> keras.Model:
@@ -76,6 +79,7 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
     (more checks on a model already built, instead of building it again).
     """
     kwargs.setdefault("weights", None)
+    keras.backend.clear_session()  # Keras' automatic names (Normalization) count from a fresh session
     ref = keras_reference(name, **kwargs)
     randomize_batch_norm(ref)
     x = family_preprocess(name, images)

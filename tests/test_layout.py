@@ -20,7 +20,7 @@ RANKS: dict[str, int] = {
     "imagenet": 2, "images": 2, "weights": 2,
     "blocks": 3,
     "builders": 4, "registry": 4,
-    "validation": 5,
+    "validation": 5, "transforms": 5,
     "factory": 6,
     "models": 7,
     "finetune": 8, "tools": 8,

@@ -9,13 +9,52 @@ Exit codes: 0 success, 1 failure while running, 2 bad usage or arguments,
 
 from __future__ import annotations
 
+import argparse
+import ast
 import sys
+from typing import Any
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_WEIGHTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-__all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_WEIGHTS", "EXIT_INTERRUPTED", "error"]
+__all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_WEIGHTS", "EXIT_INTERRUPTED", "error",
+           "add_model_options", "model_options"]
 
 
 def error(message: object, command: str = "kapps") -> None:
     """Print ``command: error: message`` on stderr (argparse's shape, without a traceback)."""
     print(f"{command}: error: {message}", file=sys.stderr)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``-o/--option KEY=VALUE`` (repeatable): a model's own constructor arguments."""
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model option, as in Python (alpha=0.25, minimalistic=True); repeatable")
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a plain word: a string option ("hard_swish")
+
+
+def model_options(model: str, pairs: list[str]) -> dict[str, Any]:
+    """``--option`` pairs as keyword arguments of ``model``'s constructor, checked by name.
+
+    >>> model_options("mobilenet", ["alpha=0.25"])
+    {'alpha': 0.25}
+    """
+    from kapps.registry import STANDARD_ARGUMENTS, get_spec
+
+    spec = get_spec(model)
+    known = [k for k in spec.constructor_defaults() if k not in STANDARD_ARGUMENTS and k not in spec.fixed]
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"`--option` must be KEY=VALUE. Received: --option {pair}")
+        if key not in known:
+            raise ValueError(f"`--option`: {spec.name} has no option {key!r}; its options: "
+                             f"{', '.join(known) or 'none'}. Received: --option {pair}")
+        options[key] = _value(text)
+    return options

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from kapps.cli.common import EXIT_OK
+from kapps.cli.common import EXIT_OK, add_model_options, model_options
 
 __all__ = ["add_parser", "run"]
 
@@ -37,6 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="tflite-int8 with float32 input/output tensors (default: int8)")
     p.add_argument("--no-optimize", dest="optimize", action="store_false", help="do not fold BatchNorm first")
     p.add_argument("--builder", choices=("functional", "sequential"), default="functional")
+    add_model_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         include_top=args.include_top, pooling=args.pooling, input_size=args.input_size,
         preprocessing=args.preprocessing, calibration_samples=args.calibration_samples, int8_io=args.int8_io,
         optimize=args.optimize, builder=args.builder,
+        model_options=model_options(args.model, args.option) if args.option else None,
     )
     print(f"{path} ({_size(path) / 2**20:.2f} MiB, {args.format})")
     return EXIT_OK

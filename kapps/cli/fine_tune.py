@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from kapps.cli.common import EXIT_OK, EXIT_USAGE, error
+from kapps.cli.common import EXIT_OK, EXIT_USAGE, add_model_options, error, model_options
 
 __all__ = ["add_parser", "run", "main", "split_data_dir"]
 
@@ -61,6 +61,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=_weights, default="imagenet",
                         help="'imagenet', 'none' (random) or the path of a weights file")
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier of MobileNet families")
+    add_model_options(parser)
     parser.add_argument("--preprocessing", choices=("auto", "tf", "caffe", "torch", "none"), default="auto",
                         help="pixel preprocessing (auto: the model family's; needed for a .keras base of your own)")
     parser.add_argument("--epochs", type=int, nargs="+", default=[5], metavar="N",
@@ -133,7 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"`--epochs` takes one or two numbers (phase 1 [phase 2]). Received: --epochs {epochs}")
     fine_tune_epochs = args.fine_tune_epochs if args.fine_tune_epochs is not None else epochs[-1]
     model: Any = args.model
-    options = {} if args.alpha is None else {"alpha": args.alpha}
+    options = {} if isinstance(model, str) and model.endswith(".keras") else model_options(model, args.option)
+    if args.alpha is not None:
+        options["alpha"] = args.alpha
     weights = args.weights
     if model.endswith(".keras"):
         if not os.path.isfile(model):

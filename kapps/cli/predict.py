@@ -1,6 +1,8 @@
 """``kapps predict [IMAGE ...]``: classify images with an ImageNet model (the top-k labels).
 
-Without IMAGE it classifies scikit-image's sample photos. Keras is imported only when it runs.
+Without IMAGE it classifies scikit-image's sample photos. Images go through the weight
+file's evaluation transform (``kapps.eval_transform``); ``--option alpha=0.25`` passes the
+model's own arguments. Keras is imported only when it runs.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from kapps.cli.common import EXIT_OK
+from kapps.cli.common import EXIT_OK, add_model_options, model_options
 
 __all__ = ["add_parser", "run"]
 
@@ -24,6 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights file instead of the official ImageNet file")
     p.add_argument("--builder", choices=("functional", "sequential"), default="functional")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_model_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -33,19 +36,27 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import kapps
-    from kapps.images import load_image, sample_photos
+    from kapps.images import DEFAULT_SAMPLES, SAMPLE_PHOTOS, fit_image, read_image, sample_photo
     from kapps.registry import get_spec
 
     kapps.list_models()  # the registry holds every family from here on
     spec = get_spec(args.model)
-    if args.images:
-        labels = list(args.images)
-        batch = np.stack([load_image(p, spec.default_size) for p in args.images])
+    options = model_options(spec.name, args.option)
+    raw = [np.asarray(read_image(p)) for p in args.images] if args.images else \
+        [sample_photo(n) for n in SAMPLE_PHOTOS[:DEFAULT_SAMPLES]]
+    labels = list(args.images) if args.images else [f"skimage.data.{n}" for n in SAMPLE_PHOTOS[:DEFAULT_SAMPLES]]
+    try:  # the weight file's evaluation transform (resize, centre crop, preprocessing)
+        transform = kapps.eval_transform(spec.name, **options)
+    except ValueError:  # no classifier file states one: stretch to the default size
+        transform = None
+    if transform is not None:
+        batch = np.concatenate([transform(image) for image in raw])
     else:
-        labels, batch = sample_photos(spec.default_size)
-    model = kapps.get_model(spec.name, weights=args.weights or "imagenet", builder=args.builder)
-    module = getattr(kapps, spec.family)
-    preds = np.asarray(model.predict(module.preprocess_input(batch), verbose=0))
+        module = getattr(kapps, spec.family)
+        batch = module.preprocess_input(np.stack([np.clip(np.asarray(fit_image(i, spec.default_size)), 0, 255)
+                                                  for i in raw]))
+    model = kapps.get_model(spec.name, weights=args.weights or "imagenet", builder=args.builder, **options)
+    preds = np.asarray(model.predict(batch, verbose=0))
     decoded = kapps.decode_predictions(preds, top=args.top)
     if args.json:
         print(json.dumps([{"image": l, "top": [{"wnid": w, "label": n, "score": s} for w, n, s in d]}

@@ -39,6 +39,7 @@ from kapps.registry import get_model, get_spec
 from kapps.tools.optimize import optimize_for_inference
 from kapps.utils.backend import require_tensorflow_backend
 from kapps.utils.files import write_bytes_atomic
+from kapps.validation import check_positive_int
 
 FORMATS = EXPORT_FORMATS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
@@ -59,6 +60,7 @@ def export(
     int8_io: bool = True,
     optimize: bool = True,
     builder: str = "functional",
+    model_options: dict[str, Any] | None = None,
 ) -> str:
     """Write ``model_or_name`` to ``out`` in ``format``; returns ``out``.
 
@@ -84,6 +86,7 @@ def export(
             ones around the integer model (False).
         optimize: fold BatchNorm and drop Dropout first (:func:`kapps.optimize_for_inference`).
         builder: for a registry name: ``"functional"`` or ``"sequential"``.
+        model_options: for a registry name: the model's own arguments (``{"alpha": 0.25}``).
 
     >>> import kapps
     >>> path = kapps.export("mobilenet_v2", "tflite", "/tmp/m.tflite", weights=None,
@@ -94,11 +97,11 @@ def export(
         raise ValueError(f"`format` must be one of {', '.join(map(repr, FORMATS))}. Received: format={format!r}")
     if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
         raise ValueError(f"`out` must be a file path. Received: out={out!r}")
-    if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
-        raise ValueError(f"`calibration_samples` must be a positive integer. Received: {calibration_samples!r}")
+    check_positive_int("calibration_samples", calibration_samples)
     out = os.fspath(out)
     model, preprocess = _resolve_model(model_or_name, weights=weights, include_top=include_top, pooling=pooling,
-                                       input_size=input_size, preprocessing=preprocessing, builder=builder)
+                                       input_size=input_size, preprocessing=preprocessing, builder=builder,
+                                       model_options=model_options)
     shape = _static_input_shape(model, input_size, model_or_name)
     calibration = None
     if format == "tflite-int8":
@@ -159,7 +162,8 @@ def _preprocessor(preprocessing: Any) -> Callable[[np.ndarray], Any] | None:
 
 
 def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooling: Any, input_size: Any,
-                   preprocessing: Any, builder: str) -> tuple[Any, Callable | None]:
+                   preprocessing: Any, builder: str, model_options: dict[str, Any] | None = None,
+                   ) -> tuple[Any, Callable | None]:
     if isinstance(model_or_name, keras.Model):
         return model_or_name, _preprocessor(preprocessing)
     if not isinstance(model_or_name, (str, os.PathLike)):
@@ -185,7 +189,7 @@ def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooli
     size = input_size or spec.default_size
     if input_size is not None or not include_top:
         kwargs["input_shape"] = (size, size, spec.input_channels)
-    model = get_model(spec.name, **kwargs)
+    model = get_model(spec.name, **kwargs, **(model_options or {}))
     return model, _preprocessor(preprocessing) or _family_preprocess(spec.name)
 
 

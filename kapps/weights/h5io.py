@@ -148,7 +148,7 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
     skipped = set(exclude)
     layers = [layer for layer in leaf_layers(model) if layer.name not in skipped]
     renamed = _pair_auto_named(layers, stored)
-    missing, wrong, assignments = [], [], []
+    missing, wrong, assignments, ratios = [], [], [], []
     for layer in layers:
         key = renamed.get(layer.name, layer.name)
         if key not in stored:
@@ -160,6 +160,7 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
             continue
         for variable, array in zip(layer.weights, arrays):
             if tuple(variable.shape) != tuple(array.shape):
+                ratios += _channel_ratios(tuple(variable.shape), tuple(array.shape))
                 wrong.append(
                     f"{layer.name}/{variable.name}: model shape {tuple(variable.shape)}, "
                     f"{source.split()[0]} shape {tuple(array.shape)}"
@@ -171,9 +172,34 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
             lines.append(f"  layers missing from the {source.split()[0]} ({len(missing)}): {shown}")
         lines += [f"  shape mismatch: {w}" for w in wrong[:10]]
-        raise WeightsMismatchError("\n".join(lines))
+        ratio = _common_ratio(ratios) if wrong and not missing else None
+        if ratio is not None:
+            lines.append(f"  every mismatched shape is {ratio:.3g}x the model's: the file is of a "
+                         f"{ratio:.3g}x {'wider' if ratio > 1 else 'narrower'} model")
+        raise WeightsMismatchError("\n".join(lines), width_ratio=ratio)
     for layer, arrays in assignments:
         set_layer_weights(layer, arrays)
+
+
+def _channel_ratios(model_shape: tuple, file_shape: tuple) -> list[float]:
+    """file / model for each axis whose size differs (NaN for a different rank: no common factor)."""
+    if len(model_shape) != len(file_shape):
+        return [float("nan")]
+    return [f / m for m, f in zip(model_shape, file_shape) if m != f and m > 0]
+
+
+def _common_ratio(ratios: list[float]) -> float | None:
+    """The one width factor behind ``ratios`` (within the rounding of channel counts), or None.
+
+    >>> _common_ratio([0.25, 0.25, 0.2501]), _common_ratio([0.25, 2.0])
+    (0.25, None)
+    """
+    if not ratios or any(r != r for r in ratios):
+        return None
+    middle = float(np.median(ratios))
+    if all(abs(r - middle) <= 0.2 * middle for r in ratios):
+        return round(middle, 4)
+    return None
 
 
 def load_weights_by_name(model: keras.Model, path: str | os.PathLike, exclude: Iterable[str] = ()) -> None:

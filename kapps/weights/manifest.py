@@ -27,6 +27,8 @@ class WeightFile:
     hash_algorithm: str | None
     hash_value: str | None
     hash_source: str | None
+    #: How the published accuracy is reproduced (classifier files; :mod:`kapps.transforms`).
+    eval_transform: dict[str, Any] | None = dataclasses.field(default=None, hash=False, compare=False)
 
     @property
     def variant_dict(self) -> dict[str, Any]:
@@ -61,6 +63,7 @@ def all_files() -> tuple[WeightFile, ...]:
                 hash_algorithm=digest.get("algorithm"),
                 hash_value=digest.get("value"),
                 hash_source=entry.get("hash_source"),
+                eval_transform=entry.get("eval_transform"),
             )
         )
     return tuple(files)
