@@ -297,3 +297,22 @@ def test_missing_labels_file_and_bad_arguments(shared, classifier, tmp_path):
         _validate(shared / SAMPLES, classifier, limit=0)
     with pytest.raises(ValueError, match="`transform` must be given for a built model"):
         kapps.validate(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1000)]), shared / SAMPLES)
+
+
+def test_info_and_bench_take_model_options(capsys, tmp_path):
+    assert main(["info", "mobilenet", "-o", "alpha=0.25", "-o", "resolution=224", "--json"]) == 0
+    files = json.loads(capsys.readouterr().out)["weight_files"]
+    assert [f["file"] for f in files] == ["mobilenet_2_5_224_tf_no_top.h5", "mobilenet_2_5_224_tf.h5"]
+    assert files[1]["eval_transform"]["crop_pct"] == 0.875
+    assert main(["info", "mobilenet", "-o", "width=2"]) == 2
+    assert "chooses mobilenet's weight files (alpha, resolution). Received: --option width=2" in capsys.readouterr().err
+    assert main(["bench", "-o", "alpha=0.5"]) == 2
+    assert "`--option` needs the MODEL names it applies to" in capsys.readouterr().err
+    assert main(["bench", "mobilenet", "-o", "depth=2"]) == 2
+    assert "mobilenet has no option 'depth'" in capsys.readouterr().err
+    from kapps.tools.bench.runner import _write_weight_file
+
+    params, flops = _write_weight_file("MobileNet", str(tmp_path / "m.h5"), {"alpha": 0.25})
+    assert params == kapps.MobileNet(alpha=0.25, weights=None).count_params() < kapps.model_info("mobilenet")["params"]
+    assert 0 < flops < kapps.model_info("mobilenet")["flops"]
+    assert kapps.MobileNet(alpha=0.25, weights=str(tmp_path / "m.h5")).count_params() == params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kapps.cli.common import EXIT_FAILURE, EXIT_OK
+from kapps.cli.common import EXIT_FAILURE, EXIT_OK, add_model_options, model_options
 
 __all__ = ["add_parser", "run"]
 
@@ -30,6 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="skip the optimize_for_inference measurement")
     p.add_argument("--xla", action="store_true", help="also measure the optimized model compiled with XLA")
     p.add_argument("--out", default="bench_results.json", help="JSON file to write (default: %(default)s)")
+    add_model_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -38,8 +39,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit 1 when any side of any model failed."""
     from kapps.tools import bench
 
-    results = bench.run(args.models or None, all_models=args.all_models, quick=args.quick,
-                        builders=tuple(args.builders), optimize=args.optimize, xla=args.xla, out=args.out)
+    names = args.models or None
+    options = {}
+    if args.option:  # checked against every model's constructor
+        if not names:
+            raise ValueError(f"`--option` needs the MODEL names it applies to. Received: --option {args.option[0]}")
+        for name in names:
+            options = model_options(name, args.option)
+    results = bench.run(names, all_models=args.all_models, quick=args.quick, builders=tuple(args.builders),
+                        optimize=args.optimize, xla=args.xla, out=args.out, model_options=options)
     failed = [f"{name}/{side}" for name, entry in results["models"].items()
               for side in ("keras", *args.builders) if "error" in entry.get(side, {})]
     return EXIT_FAILURE if failed else EXIT_OK

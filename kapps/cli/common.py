@@ -17,7 +17,7 @@ from typing import Any
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_WEIGHTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 __all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_WEIGHTS", "EXIT_INTERRUPTED", "error",
-           "add_model_options", "model_options"]
+           "add_model_options", "model_options", "parse_value"]
 
 
 def error(message: object, command: str = "kapps") -> None:
@@ -31,7 +31,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="a model option, as in Python (alpha=0.25, minimalistic=True); repeatable")
 
 
-def _value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """``"0.25"`` -> 0.25, ``"True"`` -> True, a plain word stays a string."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -56,5 +57,5 @@ def model_options(model: str, pairs: list[str]) -> dict[str, Any]:
         if key not in known:
             raise ValueError(f"`--option`: {spec.name} has no option {key!r}; its options: "
                              f"{', '.join(known) or 'none'}. Received: --option {pair}")
-        options[key] = _value(text)
+        options[key] = parse_value(text)
     return options

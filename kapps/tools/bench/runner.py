@@ -70,6 +70,7 @@ def run(
     out: str | os.PathLike | None = "bench_results.json",
     workdir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
+    model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark kapps against keras.applications; print a table and write JSON.
 
@@ -85,6 +86,8 @@ def run(
         out: JSON file to write atomically (None: do not write).
         workdir: where the HDF5 weight files go (default: a temporary directory).
         log: where progress and the tables are printed (None: silent).
+        model_options: the models' own arguments (``{"alpha": 0.5}``), given to both sides;
+            parameters and FLOPs are then counted on the model built with them.
 
     Returns:
         The results: ``{"machine": ..., "settings": ..., "models": {name: {...}}}``.
@@ -109,7 +112,7 @@ def run(
         for index, name in enumerate(names, 1):
             say(f"[{index}/{len(names)}] {name}: writing the weight file, then workers "
                 f"{', '.join(['keras', *builders])}")
-            results["models"][name] = _bench_model(name, tmp, settings, builders)
+            results["models"][name] = _bench_model(name, tmp, settings, builders, dict(model_options or {}))
             if out is not None:
                 write_json_atomic(out, results)
     results["machine"]["loadavg_after"] = _loadavg()
@@ -122,19 +125,21 @@ def run(
     return results
 
 
-def _bench_model(name: str, tmp: str, settings: dict, builders: Sequence[str]) -> dict[str, Any]:
+def _bench_model(name: str, tmp: str, settings: dict, builders: Sequence[str],
+                 options: dict[str, Any]) -> dict[str, Any]:
     from kapps.registry import get_spec, model_info
 
     spec = get_spec(name)
     info = model_info(name)
     weights_path = os.path.join(tmp, f"{name}.h5")
-    _write_weight_file(spec.keras_name, weights_path)
+    counted = _write_weight_file(spec.keras_name, weights_path, options)
+    params, flops = counted if options else (info["params"], info["flops"])
     entry: dict[str, Any] = {
-        "keras_name": spec.keras_name, "input_size": spec.default_size, "flops": info["flops"],
-        "params": info["params"], "weights_file_mb": round(os.path.getsize(weights_path) / 2**20, 1),
+        "keras_name": spec.keras_name, "input_size": spec.default_size, "flops": flops, "params": params,
+        "weights_file_mb": round(os.path.getsize(weights_path) / 2**20, 1), **({"options": options} if options else {}),
     }
-    job = dict(name=name, keras_name=spec.keras_name, size=spec.default_size, flops=info["flops"],
-               weights=weights_path, **settings)
+    job = dict(name=name, keras_name=spec.keras_name, size=spec.default_size, flops=flops,
+               weights=weights_path, options=options, **settings)
     for side in ("keras", *builders):
         entry[side] = _start_worker(dict(job, side=side, optimize=settings["optimize"] and side == "functional"))
     os.remove(weights_path)
@@ -142,19 +147,23 @@ def _bench_model(name: str, tmp: str, settings: dict, builders: Sequence[str]) -
     return entry
 
 
-def _write_weight_file(keras_name: str, path: str) -> None:
-    """One legacy-layout HDF5 file from the keras.applications model (random weights)."""
+def _write_weight_file(keras_name: str, path: str, options: dict[str, Any]) -> tuple[int, int]:
+    """One legacy-layout HDF5 file from the keras.applications model (random weights); returns
+    that model's parameters and FLOPs."""
     import gc
 
     import keras
 
+    from kapps.tools.flops import count_flops
     from kapps.weights import write_legacy_h5
 
-    model = getattr(keras.applications, keras_name)(weights=None)
+    model = getattr(keras.applications, keras_name)(weights=None, **options)
     write_legacy_h5(model, path)
+    counted = (int(model.count_params()), count_flops(model))
     del model
     keras.backend.clear_session()
     gc.collect()
+    return counted
 
 
 def _start_worker(job: dict) -> dict[str, Any]:

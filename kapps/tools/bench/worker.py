@@ -32,13 +32,14 @@ def side_functions(job: dict) -> tuple[Callable[[], Any], Callable[[Any], None]]
     """``(build, load)`` for the job's side: keras.applications or a kapps builder."""
     import keras
 
+    options = job.get("options") or {}
     if job["side"] == "keras":
         constructor = getattr(keras.applications, job["keras_name"])
-        return (lambda: constructor(weights=None)), (lambda model: model.load_weights(job["weights"]))
+        return (lambda: constructor(weights=None, **options)), (lambda model: model.load_weights(job["weights"]))
     from kapps.registry import get_model
     from kapps.weights import load_weights_by_name
 
-    return (lambda: get_model(job["name"], weights=None, builder=job["side"])), \
+    return (lambda: get_model(job["name"], weights=None, builder=job["side"], **options)), \
         (lambda model: load_weights_by_name(model, job["weights"]))
 
 
@@ -166,8 +167,9 @@ def measure_alternating(model: Any, batches: dict, job: dict, build: Callable, l
     import numpy as np
 
     constructor = getattr(keras.applications, job["keras_name"])
-    builds = _in_turns(job["build_repeats"], {"keras": lambda: constructor(weights=None), "kapps": build})
-    twin = constructor(weights=None)
+    options = job.get("options") or {}
+    builds = _in_turns(job["build_repeats"], {"keras": lambda: constructor(weights=None, **options), "kapps": build})
+    twin = constructor(weights=None, **options)
     loads = _in_turns(job["load_repeats"], {"keras": lambda: twin.load_weights(job["weights"]),
                                             "kapps": lambda: load(model)})
     out: dict[str, Any] = {}
