@@ -159,20 +159,16 @@ class ModelSpec:
         values = {key: value for key, value in arguments.items() if key not in standard}
         return {"spec": self, "options": self.options.from_arguments({**self.fixed, **values}, standard), **standard}
 
-    def options_of(self, options: Mapping[str, Any]) -> Options:
-        """``options`` as this family's :class:`Options`; a plain mapping may leave out values
-        that have a default in the constructor's signature (or are fixed by the spec)."""
+    def options_of(self, options: Mapping[str, Any], **standard: Any) -> Options:
+        """``options`` as this family's :class:`Options`, made as :meth:`bind` makes them (through
+        ``from_arguments``); a plain mapping may leave out values that have a default in the
+        constructor's signature (or are fixed by the spec), and ``standard`` overrides the
+        constructor's defaults of the standard arguments (``weights="imagenet"``)."""
         if isinstance(options, self.options):
             return options
-        defaults = {key: value for key, value in self.constructor_defaults().items() if key not in STANDARD_ARGUMENTS}
-        return self.options(**{**defaults, **self.fixed, **options})
-
-    def options_for(self, options: Mapping[str, Any], **standard: Any) -> Options:
-        """The family's :class:`Options` for ``options`` (constructor defaults for the rest), as
-        :meth:`bind` makes them; ``standard`` overrides standard arguments (``weights="imagenet"``)."""
         defaults = self.constructor_defaults()
-        values = {k: v for k, v in defaults.items() if k not in STANDARD_ARGUMENTS}
-        given = {k: defaults.get(k) for k in STANDARD_ARGUMENTS} | standard
+        values = {key: value for key, value in defaults.items() if key not in STANDARD_ARGUMENTS}
+        given = {key: defaults.get(key) for key in STANDARD_ARGUMENTS} | standard
         return self.options.from_arguments({**values, **self.fixed, **options}, given)
 
     def constructor_defaults(self) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def eval_transform(name: str, weights: str = "imagenet", *, size: int | Sequence
         raise ValueError("`weights` must be 'imagenet': other weights have no stated evaluation transform "
                          f"(build an EvalTransform yourself). Received: weights={weights!r}")
     spec = get_spec(name)
-    family_options = spec.options_for(options, weights="imagenet")
+    family_options = spec.options_of(options, weights="imagenet")
     variant = family_options.weights_variant((spec.default_size_for(family_options, None),) * 2 + (3,))
     entry = manifest.find(spec.name, True, variant)
     if entry.eval_transform is None:

@@ -41,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     names = args.models or None
     options = {}
-    if args.option:  # checked against every model's constructor
+    if args.option:
         if not names:
             raise ValueError(f"`--option` needs the MODEL names it applies to. Received: --option {args.option[0]}")
-        for name in names:
-            options = model_options(name, args.option)
+        checked = [model_options(name, args.option) for name in names]  # against every model's constructor
+        options = checked[0]  # the same pairs, so the same values for each
     results = bench.run(names, all_models=args.all_models, quick=args.quick, builders=tuple(args.builders),
                         optimize=args.optimize, xla=args.xla, out=args.out, model_options=options)
     failed = [f"{name}/{side}" for name, entry in results["models"].items()

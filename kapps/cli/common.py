@@ -17,7 +17,7 @@ from typing import Any
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_WEIGHTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 __all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_WEIGHTS", "EXIT_INTERRUPTED", "error",
-           "add_model_options", "model_options", "parse_value"]
+           "add_model_options", "model_options", "parse_option", "parse_value"]
 
 
 def error(message: object, command: str = "kapps") -> None:
@@ -39,6 +39,18 @@ def parse_value(text: str) -> Any:
         return text  # a plain word: a string option ("hard_swish")
 
 
+def parse_option(pair: str) -> tuple[str, Any]:
+    """One ``--option`` ``KEY=VALUE`` as ``(key, value)``; a ValueError when it is not one.
+
+    >>> parse_option("alpha=0.25")
+    ('alpha', 0.25)
+    """
+    key, sep, text = pair.partition("=")
+    if not sep or not key:
+        raise ValueError(f"`--option` must be KEY=VALUE. Received: --option {pair}")
+    return key, parse_value(text)
+
+
 def model_options(model: str, pairs: list[str]) -> dict[str, Any]:
     """``--option`` pairs as keyword arguments of ``model``'s constructor, checked by name.
 
@@ -51,11 +63,9 @@ def model_options(model: str, pairs: list[str]) -> dict[str, Any]:
     known = [k for k in spec.constructor_defaults() if k not in STANDARD_ARGUMENTS and k not in spec.fixed]
     options: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"`--option` must be KEY=VALUE. Received: --option {pair}")
+        key, value = parse_option(pair)
         if key not in known:
             raise ValueError(f"`--option`: {spec.name} has no option {key!r}; its options: "
                              f"{', '.join(known) or 'none'}. Received: --option {pair}")
-        options[key] = parse_value(text)
+        options[key] = value
     return options

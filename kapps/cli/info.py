@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from kapps.cli import model_index
-from kapps.cli.common import EXIT_OK, add_model_options, parse_value
+from kapps.cli.common import EXIT_OK, add_model_options, parse_option
 
 __all__ = ["add_parser", "run"]
 
@@ -61,9 +61,9 @@ def _matching_files(info: dict[str, Any], pairs: list[str]) -> list[dict[str, An
     files = info["weight_files"]
     keys = sorted({k for f in files for k in f} - {"file", "include_top", "url", "hash", "eval_transform"})
     for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or key not in keys:
+        key, value = parse_option(pair)
+        if key not in keys:
             raise ValueError(f"`--option` for `kapps info` must be KEY=VALUE with a key that chooses {info['name']}'s "
                              f"weight files ({', '.join(keys) or 'it has none'}). Received: --option {pair}")
-        files = [f for f in files if f.get(key) == parse_value(text)]
+        files = [f for f in files if f.get(key) == value]
     return files
