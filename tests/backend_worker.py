@@ -12,7 +12,8 @@ own, so one failure is reported by name instead of hiding the others. Checks:
 * ``sweep``: ``[[name, size], ...]``, build and predict (both builders), output shape and finiteness.
 * ``official_weights``: a legacy .h5 file loaded by kapps and by keras.applications (MobileNet 0.25).
 * ``user_weights``: a Keras 3 ``.weights.h5`` saved from keras.applications, loaded by kapps.
-* ``optimize``: ``[[name, size], ...]``, ``kapps.optimize_for_inference`` against the original model.
+* ``optimize``: ``[[name, size], ...]``, ``kapps.optimize_for_inference`` against the original model,
+  and its ``.keras`` file reloaded.
 * ``roundtrip``: ``[[name, size, builder], ...]``, ``model.save`` to .keras, ``keras.saving.load_model``.
 """
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kapps  # noqa: E402
 from kapps.registry import get_spec  # noqa: E402
+from kapps.utils.layers import leaf_layers  # noqa: E402
 from kapps.weights.h5io import copy_weights_by_name  # noqa: E402
 from parity import family_preprocess, keras_reference, randomize_batch_norm  # noqa: E402
 
@@ -142,16 +144,24 @@ def check_roundtrip(tmp: Path, name: str, size: int, builder: str) -> dict:
     return out
 
 
-def check_optimize(name: str, size: int, photo: np.ndarray) -> dict:
-    """``kapps.optimize_for_inference`` (BatchNorm folded) against the model it came from."""
+def check_optimize(tmp: Path, name: str, size: int, photo: np.ndarray) -> dict:
+    """``kapps.optimize_for_inference`` (BatchNorm folded) against the model it came from, and the
+    optimized model reloaded from ``.keras`` against itself."""
     x = family_preprocess(name, images(photo, size))
     out = {}
     for builder in BUILDERS:
         model = kapps.get_model(name, weights=None, input_shape=(size, size, 3), builder=builder)
         randomize_batch_norm(model, seed=4)
         optimized = kapps.optimize_for_inference(model)
-        out[builder] = {"diff": relative_diff(predict(optimized, x), predict(model, x)),
-                        "layers": [len(model.layers), len(optimized.layers)]}
+        fast = predict(optimized, x)
+        path = tmp / f"{name}_{builder}_optimized_{keras.backend.backend()}.keras"
+        optimized.save(path)
+        reloaded = keras.saving.load_model(path)
+        out[builder] = {"diff": relative_diff(fast, predict(model, x)),
+                        "reload_diff": relative_diff(predict(reloaded, x), fast),
+                        "layers": [len(model.layers), len(optimized.layers)],
+                        "batch_norm_left": sum(isinstance(layer, keras.layers.BatchNormalization)
+                                               for layer in leaf_layers(reloaded))}
         free()
     return out
 
@@ -168,7 +178,7 @@ def run_checks(job: dict) -> dict:
     if "user_weights" in job:
         checks.append(("user_weights", check_user_weights, (tmp, job["user_weights"], photo)))
     checks += [(f"roundtrip/{n}/{b}", check_roundtrip, (tmp, n, s, b)) for n, s, b in job.get("roundtrip", [])]
-    checks += [(f"optimize/{n}", check_optimize, (n, s, photo)) for n, s in job.get("optimize", [])]
+    checks += [(f"optimize/{n}", check_optimize, (tmp, n, s, photo)) for n, s in job.get("optimize", [])]
     results, errors, seconds = {}, {}, {}
     for key, fn, args in checks:
         start = time.perf_counter()

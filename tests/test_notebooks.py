@@ -48,15 +48,18 @@ def kernel_manager(folder: Path) -> KernelManager:
             "display_name": "kapps tests", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")], ensure_native_kernel=False)
-    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs,
+                         connection_file=str(folder / "kernel-connection.json"))
 
 
 def execute(name: str, tmp_path: Path, shared: Path) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     workdir = tmp_path / "work"
     workdir.mkdir()
+    (tmp_path / "tmp").mkdir()  # the notebooks' temporary folders land here, removed with tmp_path
     env = dict(os.environ, KAPPS_NOTEBOOK_QUICK="1", KAPPS_SHARED_DIR=str(shared),
-               KAPPS_WEIGHTS_MIRROR="http://127.0.0.1:9/", PYTHONUNBUFFERED="1")
+               KAPPS_WEIGHTS_MIRROR="http://127.0.0.1:9/", PYTHONUNBUFFERED="1",
+               TMPDIR=str(tmp_path / "tmp"))
     env.pop("MPLBACKEND", None)  # the notebooks draw inline (%matplotlib inline)
     client = NotebookClient(notebook, km=kernel_manager(tmp_path), timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(workdir)}})
