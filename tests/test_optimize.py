@@ -189,10 +189,10 @@ def test_uncopyable_weighted_layer_is_refused_not_shared():
         optimize_for_inference(model)
 
 
-def _run(code: str, backend: str, *args: str) -> str:
-    """Run ``code`` in a fresh Python process on ``backend``; returns its stdout."""
+def _run(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh Python process on TensorFlow; returns its stdout."""
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -209,7 +209,7 @@ def test_optimized_model_round_trips_through_keras_file(tmp_path):
     np.save(x_path, x)
     _run("import sys, keras, numpy as np, kapps\n"
          "m = keras.saving.load_model(sys.argv[1])\n"
-         "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]))))\n", "tensorflow", str(path), str(x_path), str(y_path))
+         "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]))))\n", str(path), str(x_path), str(y_path))
     np.testing.assert_allclose(np.load(y_path), fast(x), atol=1e-6)
     np.testing.assert_allclose(np.load(y_path), model(x, training=False), atol=TOLERANCE)
 
