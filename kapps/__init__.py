@@ -185,8 +185,10 @@ if not any(isinstance(finder, _FamilyAliasFinder) for finder in sys.meta_path):
 
 # -- kapps' layers are known to Keras as soon as Keras is -------------------------------------
 def _register_layers() -> None:
-    """Import the modules that register kapps' layers, so ``keras.saving.load_model`` finds them."""
+    """Import the modules that register kapps' layers and model class, so ``keras.saving.load_model``
+    finds them."""
     importlib.import_module("kapps.blocks")  # every layer kapps puts into a model lives there
+    importlib.import_module("kapps.builders")  # BlockSequential, the Sequential builder's model
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

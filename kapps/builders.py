@@ -26,10 +26,35 @@ def build_functional(
     return keras.Model(sources, x, name=name)
 
 
+@keras.saving.register_keras_serializable(package="kapps")
+class BlockSequential(keras.Sequential):
+    """The Sequential builder's model: a ``keras.Sequential`` that reloads in linear time.
+
+    ``keras.Sequential.from_config`` adds the layers one by one and rebuilds the model after
+    each, so loading a saved Sequential of *n* blocks runs the blocks' graph *n* times
+    (InceptionResNetV2's 47 blocks: 33 s instead of 11 s). This class deserializes the
+    layers first and builds the stack once; everything else is ``keras.Sequential``.
+
+    >>> import keras
+    >>> model = BlockSequential([keras.Input((4,)), keras.layers.Dense(2, name="d")], name="tiny")
+    >>> type(keras.models.model_from_json(model.to_json())).__name__, model.output_shape
+    ('BlockSequential', (None, 2))
+    """
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "BlockSequential":
+        layers = [keras.saving.deserialize_keras_object(layer, custom_objects=custom_objects)
+                  for layer in config["layers"]]
+        model = cls(layers=layers, trainable=config.get("trainable", True), name=config["name"])
+        if not model.built and config.get("build_input_shape"):
+            model.build(config["build_input_shape"])
+        return model
+
+
 def build_sequential(
     blocks: Sequence[keras.layers.Layer], input_shape: tuple, name: str | None
-) -> keras.Sequential:
-    """A ``keras.Sequential`` whose layers are the blocks themselves (stem, blocks, head).
+) -> BlockSequential:
+    """A ``keras.Sequential`` (:class:`BlockSequential`) whose layers are the blocks themselves (stem, blocks, head).
 
     The blocks are built first, outside the model: a Sequential builds its layers inside
     its own name scope, so their variable paths would start with the model name, and
@@ -39,4 +64,4 @@ def build_sequential(
     x = keras.Input(shape=input_shape)
     for block in blocks:
         x = block(x)
-    return keras.Sequential([keras.Input(shape=input_shape), *blocks], name=name)
+    return BlockSequential([keras.Input(shape=input_shape), *blocks], name=name)

@@ -154,7 +154,7 @@ def test_user_weights_file_loads_like_keras_applications(report):
 @pytest.mark.parametrize("name,size,builder", ROUNDTRIP)
 def test_keras_file_round_trip(report, name, size, builder):
     out = result(report, f"roundtrip/{name}/{builder}")
-    assert out["class"] == {"functional": "Functional", "sequential": "Sequential"}[builder]
+    assert out["class"] == {"functional": "Functional", "sequential": "BlockSequential"}[builder]
     assert out["diff"] <= TOLERANCE, out
 
 

@@ -157,3 +157,30 @@ def test_export_saved_model_serves_the_same_numbers(tmp_path, builder):
     model.export(tmp_path / "served", verbose=False)
     served = tf.saved_model.load(str(tmp_path / "served"))
     np.testing.assert_allclose(served.serve(x).numpy(), np.asarray(model(x, training=False)), rtol=1e-5, atol=1e-5)
+
+
+@keras.saving.register_keras_serializable(package="kapps_tests")
+class CountingDense(keras.layers.Dense):
+    """A Dense layer that counts how often its output shape is worked out (each symbolic call)."""
+
+    calls = 0
+
+    def compute_output_shape(self, input_shape):
+        CountingDense.calls += 1
+        return super().compute_output_shape(input_shape)
+
+
+def test_sequential_builder_model_reloads_building_each_block_once():
+    """keras.Sequential.from_config rebuilds after every layer (n blocks run n(n+1)/2 times);
+    BlockSequential, the Sequential builder's class, runs each block once."""
+    from kapps.builders import BlockSequential
+
+    blocks = [CountingDense(3, name=f"d{i}") for i in range(12)]
+    model = BlockSequential([keras.Input((3,)), *blocks], name="stack")
+    CountingDense.calls = 0
+    keras.models.model_from_json(model.to_json())
+    assert CountingDense.calls == 12
+    CountingDense.calls = 0
+    keras.Sequential.from_config(keras.Sequential([keras.Input((3,)), *blocks]).get_config())
+    assert CountingDense.calls >= 12 * 13 // 2  # plain keras.Sequential: 1 + 2 + ... + 12 at least
+    assert type(kapps.MobileNetV2(weights=None, input_shape=(32, 32, 3), builder="sequential")) is BlockSequential
