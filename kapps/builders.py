@@ -43,12 +43,18 @@ class BlockSequential(keras.Sequential):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "BlockSequential":
+        if any("module" not in layer for layer in config["layers"]):  # a legacy .h5 config: Keras' own path
+            return super().from_config(config, custom_objects=custom_objects)
         layers = [keras.saving.deserialize_keras_object(layer, custom_objects=custom_objects)
                   for layer in config["layers"]]
         model = cls(layers=layers, trainable=config.get("trainable", True), name=config["name"])
         if not model.built and config.get("build_input_shape"):
             model.build(config["build_input_shape"])
         return model
+
+
+# Legacy ``.h5`` files name a model class without its package ("BlockSequential").
+keras.saving.get_custom_objects().setdefault("BlockSequential", BlockSequential)
 
 
 def build_sequential(
