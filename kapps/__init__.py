@@ -20,7 +20,7 @@ maps keras.applications' module names onto them. ``kapps.<family>`` resolves thr
 ``__getattr__``; ``import kapps.<family>`` through ``_FamilyAliasFinder``, a finder that
 answers only for the names in ``_FAMILIES`` and hands back the module itself. This keeps one
 module object per family (``kapps.resnet is kapps.models.resnet``, so its tables such as
-``kapps.resnet.DEPTHS`` stay reachable) without 19 copy modules at the top level and
+``kapps.resnet.DEPTHS`` stay reachable) without 21 copy modules at the top level and
 without writing ``sys.modules`` when kapps is imported (the import system records the
 alias only when someone imports it).
 """
@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.imagenet import decode_predictions, preprocess_input
     from kapps.models import (
         alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v2, inception_v3,
-        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, resnet, resnet50, resnet_v2, vgg16, vgg19, xception,
+        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_rs, resnet_v2, vgg16,
+        vgg19, xception,
     )
     from kapps.models.alexnet import AlexNet
     from kapps.models.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
@@ -72,7 +73,15 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.models.mobilenet_v2 import MobileNetV2
     from kapps.models.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
     from kapps.models.nasnet import NASNetLarge, NASNetMobile
+    from kapps.models.regnet import (
+        RegNetX002, RegNetX004, RegNetX006, RegNetX008, RegNetX016, RegNetX032, RegNetX040, RegNetX064, RegNetX080,
+        RegNetX120, RegNetX160, RegNetX320, RegNetY002, RegNetY004, RegNetY006, RegNetY008, RegNetY016, RegNetY032,
+        RegNetY040, RegNetY064, RegNetY080, RegNetY120, RegNetY160, RegNetY320,
+    )
     from kapps.models.resnet import ResNet50, ResNet101, ResNet152
+    from kapps.models.resnet_rs import (
+        ResNetRS50, ResNetRS101, ResNetRS152, ResNetRS200, ResNetRS270, ResNetRS350, ResNetRS420,
+    )
     from kapps.models.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
     from kapps.models.vgg16 import VGG16
     from kapps.models.vgg19 import VGG19
@@ -88,8 +97,8 @@ _FAMILIES: dict[str, str] = {
     name: f"kapps.models.{name}"
     for name in (
         "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v2",
-        "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "resnet", "resnet50",
-        "resnet_v2", "vgg16", "vgg19", "xception",
+        "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "regnet", "resnet", "resnet50",
+        "resnet_rs", "resnet_v2", "vgg16", "vgg19", "xception",
     )
 }
 
@@ -113,7 +122,15 @@ _CONSTRUCTORS: dict[str, str] = {
     "MobileNetV2": "mobilenet_v2",
     "MobileNetV3Small": "mobilenet_v3", "MobileNetV3Large": "mobilenet_v3",
     "NASNetMobile": "nasnet", "NASNetLarge": "nasnet",
+    "RegNetX002": "regnet", "RegNetX004": "regnet", "RegNetX006": "regnet", "RegNetX008": "regnet",
+    "RegNetX016": "regnet", "RegNetX032": "regnet", "RegNetX040": "regnet", "RegNetX064": "regnet",
+    "RegNetX080": "regnet", "RegNetX120": "regnet", "RegNetX160": "regnet", "RegNetX320": "regnet",
+    "RegNetY002": "regnet", "RegNetY004": "regnet", "RegNetY006": "regnet", "RegNetY008": "regnet",
+    "RegNetY016": "regnet", "RegNetY032": "regnet", "RegNetY040": "regnet", "RegNetY064": "regnet",
+    "RegNetY080": "regnet", "RegNetY120": "regnet", "RegNetY160": "regnet", "RegNetY320": "regnet",
     "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
+    "ResNetRS50": "resnet_rs", "ResNetRS101": "resnet_rs", "ResNetRS152": "resnet_rs", "ResNetRS200": "resnet_rs",
+    "ResNetRS270": "resnet_rs", "ResNetRS350": "resnet_rs", "ResNetRS420": "resnet_rs",
     "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2",
     "VGG16": "vgg16",
     "VGG19": "vgg19",

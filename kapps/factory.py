@@ -45,13 +45,14 @@ def build_model(
     builder: str,
 ) -> keras.Model:
     """Build ``spec`` with the keras.applications arguments (see any model's docstring)."""
+    options = spec.options_of(options)
+    weights = options.imagenet_weights(weights)  # "imagenet-i224" (ResNet-RS) -> "imagenet"; options hold the file
     if weights == "imagenet" and not manifest.model_entry(spec.name).get("imagenet"):
         manifest.find(spec.name, include_top)  # raises first: the model has no official ImageNet weights
     validation.check_common(
         include_top=include_top, weights=weights, input_tensor=input_tensor, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, builder=builder,
     )
-    options = spec.options_of(options)
     options.check(weights)
     validation.check_data_format(spec.family)
     data_format = keras.config.image_data_format()

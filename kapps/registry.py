@@ -97,6 +97,12 @@ class Options(Mapping):
         """The default input size given the requested shape; None: the spec's."""
         return None
 
+    def imagenet_weights(self, weights: Any) -> Any:
+        """``weights`` as the factory reads it: the family's own names of its ImageNet files
+        (ResNet-RS' ``"imagenet-i224"``) become ``"imagenet"`` (``weights_variant`` then chooses
+        the file); a name the family does not know raises a ValueError naming ``weights``."""
+        return weights
+
     def __getitem__(self, key: str) -> Any:
         if key not in self._names():
             raise KeyError(key)
@@ -154,8 +160,13 @@ class ModelSpec:
         return importlib.import_module(f"kapps.models.{self.family}").preprocess_input.mode
 
     def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """A constructor's ``locals()`` as :func:`kapps.factory.build_model`'s keyword arguments."""
-        standard = {key: arguments[key] for key in STANDARD_ARGUMENTS}
+        """A constructor's ``locals()`` as :func:`kapps.factory.build_model`'s keyword arguments.
+
+        A constructor without ``name`` (tf.keras' ResNet-RS; RegNet calls it ``model_name``, an
+        option) binds ``name=None``: the family's :meth:`Options.model_name` names the model.
+        """
+        standard = {key: arguments[key] for key in STANDARD_ARGUMENTS if key != "name" or key in arguments}
+        standard.setdefault("name", None)
         values = {key: value for key, value in arguments.items() if key not in standard}
         return {"spec": self, "options": self.options.from_arguments({**self.fixed, **values}, standard), **standard}
 

@@ -62,6 +62,8 @@ EXAMPLES = {
                                     add_name="r_add", act_name="r_out", name="r"), (5, 5, 3)),
     "BNAct": (lambda: B.BNAct(names=B.Names("post_", {"act": "{p}relu"})), (4, 4, 3)),
     "Bottleneck": (lambda: B.Bottleneck(4, strides=2, names="conv3_block1_"), (6, 6, 8)),
+    "GroupedBottleneck": (lambda: B.GroupedBottleneck(8, 16, 4, strides=2, squeeze_filters=2, names="y_"),
+                          (7, 7, 8)),
     "PreActBottleneck": (lambda: B.PreActBottleneck(4, strides=2, names="conv2_block3_"), (6, 6, 16)),
     "SeparableConvBN": (lambda: B.SeparableConvBN(6, 3, 2, padding="pad_then_valid", preactivation=True,
                                                   names="sep_"), (7, 7, 4)),

@@ -82,11 +82,14 @@ REGISTRY_NAMES = {
     "vgg16",
     "vgg19",
     "xception",
+    *(f"regnet{kind}{mf:03d}" for kind in "xy" for mf in (2, 4, 6, 8, 16, 32, 40, 64, 80, 120, 160, 320)),
+    *(f"resnet_rs{depth}" for depth in (50, 101, 152, 200, 270, 350, 420)),
     *CLASSICS,
 }
 # Variant value types, per variant key.
 VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool}
 KERAS_HASH_SOURCE = re.compile(r"^keras\.applications\.(\w+) ")
+TF_KERAS_HASH_SOURCE = re.compile(r"^tf_keras\.applications\.(regnet|resnet_rs) (WEIGHTS_HASHES|WEIGHT_HASHES)$")
 
 
 # --------------------------------------------------------------------------
@@ -101,7 +104,11 @@ def _load():
 MANIFEST = _load()
 FILES = MANIFEST["files"]
 MODELS = MANIFEST["models"]
-IMAGENET_MODELS = {k: v for k, v in MODELS.items() if v.get("imagenet")}
+#: Models whose reference is tf.keras (RegNet, ResNet-RS: Keras 3 dropped them); tests/test_tf_keras_families.py
+#: cross-checks their files against tf_keras. Sections 2, 3 and 6 check the others against keras.
+TF_KERAS_MODELS = {k for k, v in MODELS.items() if v.get("keras_package") == "tf_keras"}
+IMAGENET_MODELS = {k: v for k, v in MODELS.items() if v.get("imagenet") and k not in TF_KERAS_MODELS}
+KERAS_FILES = [e for e in FILES if e["model"] not in TF_KERAS_MODELS]
 
 
 def _keras_module(module):
@@ -232,7 +239,8 @@ def test_model_entries_have_schema_keys_and_types():
     for name, m in MODELS.items():
         extra = set(m) - MODEL_KEYS
         assert MODEL_KEYS <= set(m), (name, m)
-        assert extra <= {"note"}, (name, extra)
+        assert extra <= {"note", "keras_package"}, (name, extra)
+        assert m.get("keras_package", "tf_keras") == "tf_keras", name
         assert isinstance(m["imagenet"], bool), name
         assert isinstance(m["variant_keys"], list), name
         assert all(k in VARIANT_TYPES for k in m["variant_keys"]), name
@@ -267,10 +275,13 @@ def test_file_entries_have_schema_keys_and_types():
             assert e["hash"]["algorithm"] == expected_alg, e
             assert len(value) in (32, 64), e
             assert isinstance(e["hash_source"], str) and e["hash_source"], e
-            assert (
-                KERAS_HASH_SOURCE.match(e["hash_source"])
-                or e["hash_source"] == PROVENANCE_SOURCE
-            ), e["hash_source"]
+            if e["model"] in TF_KERAS_MODELS:
+                assert TF_KERAS_HASH_SOURCE.match(e["hash_source"]), e["hash_source"]
+            else:
+                assert (
+                    KERAS_HASH_SOURCE.match(e["hash_source"])
+                    or e["hash_source"] == PROVENANCE_SOURCE
+                ), e["hash_source"]
 
 
 def test_every_file_belongs_to_an_imagenet_model_with_matching_variant_keys():
@@ -359,7 +370,7 @@ def _module_of(entry_file):
 
 def test_keras_hashes_appear_in_the_named_keras_module():
     checked = 0
-    for e in FILES:
+    for e in KERAS_FILES:
         if e["hash"] is None:
             continue
         m = KERAS_HASH_SOURCE.match(e["hash_source"])
@@ -380,7 +391,7 @@ def test_every_keras_hash_is_in_the_manifest():
     """No file with a published hash was forgotten: the only hashes in the keras
     source that the manifest lacks are the ResNeXt ones (keras ships hashes but
     no ResNeXt model function) and the ImageNet class index (not a weight file)."""
-    in_manifest = {e["hash"]["value"] for e in FILES if e["hash"]}
+    in_manifest = {e["hash"]["value"] for e in KERAS_FILES if e["hash"]}
     in_source = set()
     for module in {m["keras_module"] for m in IMAGENET_MODELS.values()}:
         in_source |= set(
@@ -393,14 +404,14 @@ def test_every_keras_hash_is_in_the_manifest():
     assert in_source - in_manifest == resnext
     # Hashes not from keras: only the one measured on the shared file.
     assert {
-        e["file"] for e in FILES if e["hash"] and e["hash"]["value"] not in in_source
+        e["file"] for e in KERAS_FILES if e["hash"] and e["hash"]["value"] not in in_source
     } == {KNOWN_FILE}
 
 
 def test_weights_hashes_pairing():
     """Hash by (model, include_top) equals WEIGHTS_HASHES[key][0 top / 1 no top]."""
     checked = 0
-    for e in FILES:
+    for e in KERAS_FILES:
         if not e["hash_source"] or "WEIGHTS_HASHES" not in e["hash_source"]:
             continue
         model = MODELS[e["model"]]
@@ -423,7 +434,7 @@ def test_weights_hashes_pairing():
 
 
 def test_url_directory_appears_in_the_keras_source():
-    for e in FILES:
+    for e in KERAS_FILES:
         module = _module_of(e)
         directory = e["url"].rsplit("/", 1)[0] + "/"
         assert directory in _source(module), (e["file"], directory)
@@ -515,13 +526,13 @@ def _expected_file_name(e, src):
 
 def test_templated_file_names_are_derivable_from_the_keras_source():
     checked = 0
-    for e in FILES:
+    for e in KERAS_FILES:
         module = _module_of(e)
         if module in LITERAL_MODULES:
             continue
         assert e["file"] == _expected_file_name(e, _source(module)), e
         checked += 1
-    assert checked == len(FILES) - 20
+    assert checked == len(KERAS_FILES) - 20
 
 
 # --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from kapps.blocks.base import Block, Names, apply
 from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
 from kapps.blocks.convnext import ConvNeXtBlock, LayerScale
 from kapps.blocks.dense import DenseLayer, DenseBlock, Transition, DENSENET_BN_EPSILON
+from kapps.blocks.grouped import GroupedBottleneck
 from kapps.blocks.heads import (
     ConvClassifier, DenseClassifier, PoolingHead, global_pool, POOLING_CHOICES,
 )
@@ -51,7 +52,7 @@ from kapps.blocks.widths import make_divisible
 __all__ = [
     "make_activation", "relu6", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable", "batch_norm",
     "ConvNeXtBlock", "LayerScale", "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
-    "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
+    "GroupedBottleneck", "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
     "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",

@@ -48,7 +48,9 @@ class Residual(Block):
 
     ``shortcut`` is None for the identity, or a block/layer (for example a strided 1x1
     ConvBNAct) when the shape changes. ``activation`` is applied after the sum
-    (ResNet v1) or left out (ResNet v2, MobileNetV2).
+    (ResNet v1) or left out (ResNet v2, MobileNetV2). ``skip_first`` orders the sum's inputs
+    (shortcut, body) or (body, shortcut): the same numbers, but the order of the layers of a
+    Functional model follows it, as a reference's weight order does.
 
     >>> import numpy as np
     >>> from kapps.blocks import ConvBNAct
@@ -66,15 +68,18 @@ class Residual(Block):
         activation: str | Callable | None = None,
         add_name: str = "add",
         act_name: str = "out",
+        skip_first: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.body = body
         self.shortcut = shortcut
+        self.skip_first = skip_first
         self.add = keras.layers.Add(name=add_name)
         self.act = make_activation(activation, act_name)
 
     def compose(self, inputs: Any, training: bool | None = None) -> Any:
         skip = inputs if self.shortcut is None else run_layer(self.shortcut, inputs, training)
-        x = self.add([skip, run_layer(self.body, inputs, training)])
+        x = run_layer(self.body, inputs, training)
+        x = self.add([skip, x] if self.skip_first else [x, skip])
         return self.act(x) if self.act is not None else x

@@ -1,5 +1,8 @@
 """Residual bottleneck blocks of ResNet v1 (He et al. 2016a) and v2 (He et al. 2016b).
 
+The v1 block also makes ResNet-D (He et al. 2019, "Bag of Tricks") with squeeze-excite and
+stochastic depth, the block of ResNet-RS (Bello et al. 2021).
+
 Both are named after their keras.applications layers: a block with prefix
 ``"conv3_block1_"`` owns ``conv3_block1_1_conv``, ``conv3_block1_1_bn``, ...; the unit
 number is the role's first part (``0`` the projection shortcut, ``1``-``3`` the 1x1, 3x3
@@ -18,15 +21,18 @@ from kapps.blocks.activations import make_activation
 from kapps.blocks.base import Block, Names, as_names, resolve_data_format
 from kapps.blocks.conv import ConvBNAct, batch_norm
 from kapps.blocks.residual import Chain, Residual
+from kapps.blocks.squeeze_excite import SqueezeExcite
+from kapps.blocks.stochastic_depth import drop_path
 
 #: The BatchNorm epsilon of Keras' ResNet weights (converted from Caffe).
 RESNET_BN_EPSILON = 1.001e-5
 
 
 def _unit_names(names: Names, unit: int | str) -> Names:
-    """Names for conv/bn/act of one unit: ``{prefix}{unit}_conv``, ``_bn``, ``_relu``."""
-    p = f"{names.prefix}{unit}_"
-    return Names("", {"conv": f"{p}conv", "bn": f"{p}bn", "act": f"{p}relu", "pad": f"{p}pad", "block": f"{p}unit"})
+    """Names for conv/bn/act of one unit: roles ``{unit}_conv``, ``_bn``, ``_relu`` of ``names``
+    (by default ``{prefix}{unit}_conv``, ...; a template of ``names`` overrides one)."""
+    roles = {"conv": "conv", "bn": "bn", "act": "relu", "pad": "pad", "block": "unit"}
+    return Names("", {role: names(f"{unit}_{suffix}") for role, suffix in roles.items()})
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -64,20 +70,35 @@ class BNAct(Block):
 
 @keras.saving.register_keras_serializable(package="kapps")
 class Bottleneck(Residual):
-    """ResNet v1 bottleneck: 1x1 (strided), 3x3, 1x1 x ``expansion``; add; ReLU.
+    """ResNet v1 bottleneck: 1x1, 3x3, 1x1 x ``expansion``; add; ReLU.
 
-    The shortcut is the identity, or (``conv_shortcut=True``) a strided 1x1
-    convolution with BatchNorm. As in Keras' ResNet, the stride sits on the first 1x1
-    convolution, and convolutions have biases (``use_bias``).
+    The shortcut is the identity, or (``conv_shortcut=True``) a 1x1 convolution with
+    BatchNorm, strided like the block. As in Keras' ResNet, by default the stride sits on
+    the first 1x1 convolution and convolutions have biases (``use_bias``). The options
+    make the later variants of the same block:
 
-    Layer names with prefix ``p``: ``{p}0_conv``, ``{p}0_bn`` (shortcut),
-    ``{p}1_conv``, ``{p}1_bn``, ``{p}1_relu``, ``{p}2_*``, ``{p}3_conv``, ``{p}3_bn``,
+    * ``stride_at="middle"``: the 3x3 convolution carries the stride, after a fixed
+      symmetric zero padding (ResNet v1.5 / ResNet-D, as TensorFlow's reference models pad);
+    * ``avg_down=True``: a strided shortcut is a 2x2 average pooling, then a 1x1
+      convolution with stride 1 (ResNet-D);
+    * ``squeeze_filters``: squeeze-and-excitation on the last BatchNorm's output (pool,
+      reshape, reduce to ``squeeze_filters`` with ``activation``, expand with a sigmoid);
+    * ``drop_rate``: stochastic depth of the residual branch (:func:`drop_path`);
+    * ``skip_first=False``: the sum is ``body + shortcut`` (see :class:`Residual`).
+
+    Layer names with prefix ``p`` (roles of ``names``; a template overrides one):
+    ``{p}0_conv``, ``{p}0_bn``, ``{p}0_pool`` (shortcut), ``{p}1_conv``, ``{p}1_bn``,
+    ``{p}1_relu``, ``{p}2_pad``, ``{p}2_*``, ``{p}3_conv``, ``{p}3_bn``, ``{p}se_pool``,
+    ``{p}se_reshape``, ``{p}se_reduce``, ``{p}se_expand``, ``{p}se_excite``, ``{p}drop``,
     ``{p}add``, ``{p}out``.
 
     >>> import numpy as np
     >>> block = Bottleneck(16, strides=2, conv_shortcut=True, names="conv3_block1_")
     >>> tuple(block(np.zeros((1, 8, 8, 32), "float32")).shape)
     (1, 4, 4, 64)
+    >>> d = Bottleneck(16, strides=2, stride_at="middle", avg_down=True, squeeze_filters=16, drop_rate=0.1)
+    >>> tuple(d(np.zeros((1, 9, 9, 32), "float32")).shape)
+    (1, 5, 5, 64)
     """
 
     def __init__(
@@ -92,25 +113,54 @@ class Bottleneck(Residual):
         activation: str | Callable | None = "relu",
         bn_epsilon: float = RESNET_BN_EPSILON,
         bn_momentum: float = 0.99,
+        stride_at: str = "first",
+        avg_down: bool = False,
+        squeeze_filters: int | None = None,
+        drop_rate: float = 0.0,
+        skip_first: bool = True,
         names: Names | str | None = None,
         data_format: str | None = None,
         **kwargs: Any,
     ):
+        if stride_at not in ("first", "middle"):
+            raise ValueError(f"`stride_at` must be 'first' or 'middle'. Received: stride_at={stride_at!r}")
         names = as_names(names, "bottleneck_")
         data_format = resolve_data_format(data_format)
         common = dict(use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format)
-        shortcut = (
-            ConvBNAct(expansion * filters, 1, strides, activation=None, names=_unit_names(names, 0), **common)
-            if conv_shortcut else None
-        )
-        body = Chain([
-            ConvBNAct(filters, 1, strides, activation=activation, names=_unit_names(names, 1), **common),
-            ConvBNAct(filters, kernel_size, activation=activation, names=_unit_names(names, 2), **common),
+        shortcut = None
+        if conv_shortcut:
+            pooled = avg_down and strides > 1
+            shortcut = ConvBNAct(expansion * filters, 1, 1 if pooled else strides, activation=None,
+                                 names=_unit_names(names, 0), **common)
+            if pooled:
+                shortcut = Chain([keras.layers.AveragePooling2D(2, strides, padding="same", data_format=data_format,
+                                                                name=names("0_pool")), shortcut],
+                                 name=names("shortcut"))
+        first, middle = (strides, 1) if stride_at == "first" else (1, strides)
+        parts: list = [ConvBNAct(filters, 1, first, activation=activation, names=_unit_names(names, 1), **common)]
+        if middle > 1:
+            before = (kernel_size - 1) // 2
+            after = kernel_size - 1 - before
+            parts.append(keras.layers.ZeroPadding2D(((before, after), (before, after)), data_format=data_format,
+                                                    name=names("2_pad")))
+        parts += [
+            ConvBNAct(filters, kernel_size, middle, padding="valid" if middle > 1 else "same",
+                      activation=activation, names=_unit_names(names, 2), **common),
             ConvBNAct(expansion * filters, 1, activation=None, names=_unit_names(names, 3), **common),
-        ], name=names("body"))
+        ]
+        if squeeze_filters:
+            parts.append(SqueezeExcite(
+                expansion * filters, squeeze_filters, activation=activation, gate="sigmoid", keep_dims_pool=False,
+                fused_activations=True, data_format=data_format, names=Names("", {
+                    role: names(f"se_{role}") for role in ("pool", "reshape", "reduce", "expand", "excite")
+                } | {"block": names("se")}),
+            ))
+        if drop_rate:
+            parts.append(drop_path(drop_rate, names("drop")))
+        body = Chain(parts, name=names("body"))
         kwargs.setdefault("name", names.prefix.rstrip("_") or "bottleneck")
         super().__init__(body, shortcut, activation=activation, add_name=names("add"), act_name=names("out"),
-                         **kwargs)
+                         skip_first=skip_first, **kwargs)
         self.use_data_format(data_format)
 
 
