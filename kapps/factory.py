@@ -46,7 +46,7 @@ def build_model(
 ) -> keras.Model:
     """Build ``spec`` with the keras.applications arguments (see any model's docstring)."""
     options = spec.options_of(options)
-    weights = options.imagenet_weights(weights)  # "imagenet-i224" (ResNet-RS) -> "imagenet"; options hold the file
+    weights = options.named_weights(weights)  # "imagenet-i224" (ResNet-RS) -> "imagenet"; options hold the file
     if weights == "imagenet" and not manifest.model_entry(spec.name).get("imagenet"):
         manifest.find(spec.name, include_top)  # raises first: the model has no official ImageNet weights
     validation.check_common(

@@ -97,7 +97,7 @@ class Options(Mapping):
         """The default input size given the requested shape; None: the spec's."""
         return None
 
-    def imagenet_weights(self, weights: Any) -> Any:
+    def named_weights(self, weights: Any) -> Any:
         """``weights`` as the factory reads it: the family's own names of its ImageNet files
         (ResNet-RS' ``"imagenet-i224"``) become ``"imagenet"`` (``weights_variant`` then chooses
         the file); a name the family does not know raises a ValueError naming ``weights``."""

@@ -18,6 +18,9 @@ SIZE_DEPENDENT_TOP = frozenset({"vgg16", "vgg19", "alexnet", "lenet5"})
 #: Families whose graph depends on the input size (padding or cropping chosen from it, as in
 #: keras.applications), so a model built at one size cannot be re-traced at another.
 SIZE_DEPENDENT_GRAPH = frozenset({"efficientnet", "nasnet"})
+#: Families Keras 3 dropped, whose reference is tf.keras (tests/test_tf_keras_families.py, which also
+#: checks their parameters and FLOPs).
+TF_KERAS_FAMILIES = frozenset({"regnet", "resnet_rs"})
 
 
 def keras_reference(name: str, **kwargs) -> keras.Model:

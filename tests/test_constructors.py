@@ -23,7 +23,8 @@ ALL = kapps.list_models()
 PREPROCESSING = {
     "alexnet": "tf", "convnext": "none", "densenet": "torch", "efficientnet": "none", "efficientnet_v2": "none",
     "googlenet": "tf", "inception_resnet_v2": "tf", "inception_v3": "tf", "lenet": "tf", "mobilenet": "tf",
-    "mobilenet_v2": "tf", "mobilenet_v3": "none", "nasnet": "tf", "resnet": "caffe", "resnet_v2": "tf",
+    "mobilenet_v2": "tf", "mobilenet_v3": "none", "nasnet": "tf", "regnet": "none", "resnet": "caffe",
+    "resnet_rs": "none", "resnet_v2": "tf",
     "vgg16": "caffe", "vgg19": "caffe", "xception": "tf",
 }
 

@@ -2,7 +2,8 @@
 
 The keras.applications models are checked on the model tests/test_parity.py builds at
 their smallest size with the top (the same parameters, FLOPs counted at the default
-size); here the others, built at their default size: models without a Keras twin, models
+size), RegNet and ResNet-RS on the one tests/test_tf_keras_families.py builds the same way
+against tf.keras; here the others, built at their default size: models without a twin, models
 whose top depends on the input size, and the families whose graph depends on it (FLOPs).
 """
 
@@ -14,9 +15,12 @@ import pytest
 import kapps
 from kapps.tools.flops import count_flops
 from kapps.registry import get_spec
-from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP
+from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, TF_KERAS_FAMILIES
 
-NOT_IN_KERAS = [n for n in kapps.list_models() if not hasattr(keras.applications, get_spec(n).keras_name)]
+#: Models with no reference twin: neither in keras.applications nor in tf.keras (whose RegNet and
+#: ResNet-RS tests/test_tf_keras_families.py checks the same way tests/test_parity.py does).
+NOT_IN_KERAS = [n for n in kapps.list_models() if not hasattr(keras.applications, get_spec(n).keras_name)
+                and get_spec(n).family not in TF_KERAS_FAMILIES]
 
 
 #: Parity cannot count these: no Keras twin, a top that depends on the input size, or (FLOPs only)

@@ -167,7 +167,7 @@ class ResNetRSOptions(Options):
         resolution = max(resolutions) if weights == "imagenet" else int(match.group(1)) if match else None
         return cls(**values, weights_resolution=resolution)
 
-    def imagenet_weights(self, weights: Any) -> Any:
+    def named_weights(self, weights: Any) -> Any:
         if not (isinstance(weights, str) and _NAMED_WEIGHTS.fullmatch(weights)):
             return weights
         resolutions = VARIANTS[self.depth].resolutions
