@@ -135,6 +135,38 @@ def _pair_auto_named(layers: list[keras.layers.Layer], stored: LayerWeights) -> 
     return pairs
 
 
+_NUMBER = re.compile(r"\d+")
+
+
+def _pair_session_numbered(layers: list[keras.layers.Layer], stored: LayerWeights,
+                           taken: dict[str, str]) -> dict[str, str]:
+    """Pair the model's layers missing from ``stored`` with names that differ in one number only.
+
+    tf.keras numbers some names by a per-session counter (RegNet's ``1head_dense``, ResNet-RS'
+    ``stem_1_stem_conv_1``): a file saved after other models were built says ``2head_dense``.
+    A missing layer is paired with the one stored name, not a name of the model, that has the
+    same text and numbers but one; none or several such names: no pairing.
+
+    >>> class L:
+    ...     def __init__(self, name): self.name = name
+    >>> _pair_session_numbered([L("1head_dense"), L("stem_1_conv_2")],
+    ...                        {"3head_dense": [], "stem_2_conv_2": [], "stem_2_conv_3": []}, {})
+    {'1head_dense': '3head_dense', 'stem_1_conv_2': 'stem_2_conv_2'}
+    """
+    ours = {layer.name for layer in layers} | set(taken.values())
+    free = [name for name in stored if name not in ours]
+    pairs: dict[str, str] = {}
+    for layer in layers:
+        if layer.name in stored or layer.name in taken:
+            continue
+        numbers, text = _NUMBER.findall(layer.name), _NUMBER.split(layer.name)
+        matches = [name for name in free if _NUMBER.split(name) == text and
+                   sum(a != b for a, b in zip(_NUMBER.findall(name), numbers)) == 1]
+        if len(matches) == 1 and matches[0] not in pairs.values():
+            pairs[layer.name] = matches[0]
+    return pairs
+
+
 def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclude: Iterable[str] = ()) -> None:
     """Set every weighted layer of ``model`` from ``stored`` (``{layer name: weights}``).
 
@@ -142,12 +174,14 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
     an include-top file loaded without top); layers of the model missing from
     ``stored`` and shape mismatches raise :class:`~kapps.errors.WeightsMismatchError`
     naming them. Layers Keras named automatically are paired by order when their
-    numbers differ (see :func:`_pair_auto_named`). Layers named in ``exclude`` (those of
+    numbers differ (see :func:`_pair_auto_named`), and names tf.keras numbered by session when
+    one number differs (see :func:`_pair_session_numbered`). Layers named in ``exclude`` (those of
     a user's ``input_tensor`` graph) are left as they are.
     """
     skipped = set(exclude)
     layers = [layer for layer in leaf_layers(model) if layer.name not in skipped]
     renamed = _pair_auto_named(layers, stored)
+    renamed.update(_pair_session_numbered(layers, stored, renamed))
     missing, wrong, assignments, ratios = [], [], [], []
     for layer in layers:
         key = renamed.get(layer.name, layer.name)
