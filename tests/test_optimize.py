@@ -1,7 +1,8 @@
 """kapps.optimize_for_inference: same outputs (1e-4) on real photos, fewer layers.
 
 The 40 keras.applications architectures are optimized in ``tests/test_parity.py`` (the model
-built there for parity, at its smallest size); here the others, at a reduced input size
+built there for parity, at its smallest size), RegNet and ResNet-RS in
+``tests/test_tf_keras_families.py`` the same way; here the others, at a reduced input size
 with their top (logits compared) and randomized BatchNorm statistics (as in
 tests/parity.py) so that the folding is exercised with non-trivial numbers.
 
@@ -29,7 +30,7 @@ import kapps
 from kapps.tools.optimize import optimize_for_inference
 from kapps.registry import get_spec
 from conftest import photo
-from parity import family_preprocess, randomize_batch_norm
+from parity import TF_KERAS_FAMILIES, family_preprocess, randomize_batch_norm
 
 TOLERANCE = 1e-4
 SIZE = 64
@@ -71,8 +72,10 @@ def _free():
     gc.collect()
 
 
-#: Registered models without a keras.applications twin (the others: tests/test_parity.py).
-NOT_IN_KERAS = [n for n in kapps.list_models() if not hasattr(keras.applications, get_spec(n).keras_name)]
+#: Registered models without a keras.applications or tf.keras twin (the others: tests/test_parity.py and
+#: tests/test_tf_keras_families.py, on the models they build).
+NOT_IN_KERAS = [n for n in kapps.list_models() if not hasattr(keras.applications, get_spec(n).keras_name)
+                and get_spec(n).family not in TF_KERAS_FAMILIES]
 
 
 @pytest.mark.parametrize("name", NOT_IN_KERAS)

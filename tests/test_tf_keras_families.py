@@ -5,7 +5,8 @@ Parity: each of the 31 models is built once in tf_keras at the smallest input it
 get the weights by layer name and must compute its logits on a real photo, and (without the
 top, average pooling) its pooled features, within a relative 1e-4. The Functional model must
 have tf.keras' weighted layers (name, class, order), weight shapes and model name, and the
-registry's parameter count and FLOPs (counted at the default size). The smallest model of
+registry's parameter count and FLOPs (counted at the default size), and must compute the same
+after ``kapps.optimize_for_inference``. The smallest model of
 each family is also compared at its default size, and a legacy HDF5 file written by tf_keras
 (``save_weights("x.h5")``, the official files' layout) loads into both builders. The manifest's
 files of these families are the ones tf_keras names, with its URLs and hashes.
@@ -30,6 +31,7 @@ from kapps.tools.flops import count_flops
 from kapps.utils.layers import leaf_layers
 from kapps.weights import manifest
 from kapps.weights.h5io import assign_by_name
+from parity import randomize_batch_norm
 
 TOLERANCE = 1e-4
 FAMILIES = ("regnet", "resnet_rs")
@@ -84,6 +86,16 @@ def same_graph(model: keras.Model, ref: tf_keras.Model) -> None:
     assert model.name == ref.name
 
 
+def optimized_computes_the_same(model: keras.Model, x: np.ndarray) -> None:
+    """``kapps.optimize_for_inference`` (BatchNorm folded, Dropout dropped) computes the same
+    (tests/test_parity.py does this for the keras.applications models, tests/test_optimize.py for the rest)."""
+    randomize_batch_norm(model, seed=1, gamma=GAMMA)
+    expected = np.asarray(model(x, training=False))
+    fast = kapps.optimize_for_inference(model)
+    assert relative(fast(x), expected) <= TOLERANCE, "optimize_for_inference"
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in fast.layers)
+
+
 def check(name: str, size: int, *, metadata: bool) -> None:
     """Top logits and no-top pooled features of both builders against one tf_keras model."""
     spec = get_spec(name)
@@ -102,6 +114,8 @@ def check(name: str, size: int, *, metadata: bool) -> None:
                 assert count_flops(model, (spec.default_size, spec.default_size, 3)) == spec.flops, name
         assign_by_name(model, weights, f"model {ref.name!r}")
         assert relative(model(x, training=False), expected_logits) <= TOLERANCE, (builder, "top")
+        if builder == "functional":
+            optimized_computes_the_same(model, x)
         pooled = kapps.get_model(name, weights=None, include_top=False, pooling="avg", input_shape=shape,
                                  builder=builder)
         assign_by_name(pooled, weights, f"model {ref.name!r}")
