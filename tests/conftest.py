@@ -32,6 +32,7 @@ FAST_MODULES = frozenset({
 #: Modules whose tests share no fixtures and are heavy: xdist balances them test by test.
 SPREAD_MODULES = frozenset({
     "test_parity.py", "test_foundation_parity.py", "test_notebooks.py", "test_registry.py", "test_keras_suite.py",
+    "test_tf_keras_families.py",
 })
 
 
@@ -83,6 +84,10 @@ SCOPE_SECONDS = {
     "tests/test_notebooks.py::test_fine_tune_notebook_without_the_shared_folder": 79,
     "tests/test_parity.py::test_parity_default_size[nasnet_mobile]": 100,
     "tests/test_parity.py::test_parity_smallest_size[nasnet_large]": 98,
+    # measured alone, one process (tests/test_tf_keras_families.py, 2026-12-05)
+    "tests/test_tf_keras_families.py::test_parity_smallest_size[resnet_rs420]": 43,
+    "tests/test_tf_keras_families.py::test_parity_smallest_size[resnet_rs350]": 36,
+    "tests/test_tf_keras_families.py::test_parity_smallest_size[resnet_rs270]": 25,
 }
 DEFAULT_TEST_SECONDS = 0.5
 

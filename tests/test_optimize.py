@@ -1,8 +1,8 @@
 """kapps.optimize_for_inference: same outputs (1e-4) on real photos, fewer layers.
 
 The 40 keras.applications architectures are optimized in ``tests/test_parity.py`` (the model
-built there for parity, at its smallest size), RegNet and ResNet-RS in
-``tests/test_tf_keras_families.py`` the same way; here the others, at a reduced input size
+built there for parity, at its smallest size), RegNet and ResNet-RS (the smallest of each family)
+in ``tests/test_tf_keras_families.py``; here the others, at a reduced input size
 with their top (logits compared) and randomized BatchNorm statistics (as in
 tests/parity.py) so that the folding is exercised with non-trivial numbers.
 
