@@ -459,6 +459,47 @@ def _epoch_key(seed: int, phase: int, epoch: tf.Tensor) -> tf.Tensor:
     return tf.cast(seed, tf.int64) * 1_000_003 + phase * 10_007 + tf.cast(epoch, tf.int64)
 
 
+def _file_epochs(source: Source, seed: int, phase: int, epochs: tuple[int, int], steps: int, global_batch: int,
+                 shard: tuple[int, int], shuffle: bool) -> tf.data.Dataset:
+    """``(image, label, position, key)`` of the rows ``shard`` of every global batch, files read in parallel."""
+    used, (lo, hi) = steps * global_batch, shard
+    paths, labels = tf.constant(source.paths), tf.constant(source.labels, tf.int32)
+
+    def epoch_files(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = _epoch_key(seed, phase, epoch)
+        if shuffle:
+            noise = tf.random.stateless_uniform([source.size], seed=tf.stack([key, tf.constant(17, tf.int64)]))
+            order = tf.argsort(noise)[:used]
+        else:
+            order = tf.range(used)
+        grid = tf.reshape(order, [steps, global_batch])[:, lo:hi]
+        pos = tf.reshape(tf.range(used, dtype=tf.int64), [steps, global_batch])[:, lo:hi]
+        return tf.data.Dataset.from_tensor_slices((tf.reshape(grid, [-1]), tf.reshape(pos, [-1]),
+                                                   tf.fill([steps * (hi - lo)], key)))
+
+    ds = tf.data.Dataset.range(*epochs).flat_map(epoch_files)
+    return ds.map(lambda i, pos, key: (source.load(tf.gather(paths, i)), tf.gather(labels, i), pos, key),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _stream_epochs(source: Source, seed: int, phase: int, epochs: tuple[int, int], used: int, global_batch: int,
+                   shard: tuple[int, int], shuffle: bool, shuffle_buffer: int) -> tf.data.Dataset:
+    """The same four-tuples from a ``tf.data.Dataset`` source (shuffled through a buffer)."""
+    lo, hi = shard
+    first_epoch, last_epoch = epochs
+
+    def epoch_stream(epoch: int) -> tf.data.Dataset:
+        key = (int(seed) * 1_000_003 + phase * 10_007 + epoch) % (2**31 - 1)  # shuffle wants a Python seed
+        ds = source.dataset.shuffle(min(source.size, shuffle_buffer), seed=key, reshuffle_each_iteration=False) \
+            if shuffle else source.dataset
+        ds = ds.take(used).enumerate().filter(
+            lambda pos, xy: tf.logical_and(pos % global_batch >= lo, pos % global_batch < hi))
+        return ds.map(lambda pos, xy: (xy[0], xy[1], pos, tf.constant(key, tf.int64)))
+
+    return functools.reduce(tf.data.Dataset.concatenate,
+                            [epoch_stream(e) for e in range(first_epoch, max(last_epoch, first_epoch + 1))])
+
+
 def training_dataset(
     source: Source,
     *,
@@ -482,8 +523,6 @@ def training_dataset(
     order). Each image is augmented with a seed made from its position in the epoch.
     """
     steps = source.size // global_batch
-    used = steps * global_batch
-    lo, hi = shard
     aug = list(augmentation)
     weights = None if sample_weights is None else tf.constant(sample_weights, tf.float32)
 
@@ -494,43 +533,13 @@ def training_dataset(
             return image, label
         return image, label, tf.gather(weights, label)
 
-    def keep(pos: tf.Tensor) -> tf.Tensor:
-        column = pos % global_batch
-        return tf.logical_and(column >= lo, column < hi)
-
+    epochs = (first_epoch, last_epoch)
     if source.is_files:
-        paths = tf.constant(source.paths)
-        labels = tf.constant(source.labels, tf.int32)
-
-        def epoch_files(epoch: tf.Tensor) -> tf.data.Dataset:
-            key = _epoch_key(seed, phase, epoch)
-            if shuffle:
-                noise = tf.random.stateless_uniform([source.size], seed=tf.stack([key, tf.constant(17, tf.int64)]))
-                order = tf.argsort(noise)[:used]
-            else:
-                order = tf.range(used)
-            grid = tf.reshape(order, [steps, global_batch])[:, lo:hi]
-            pos = tf.reshape(tf.range(used, dtype=tf.int64), [steps, global_batch])[:, lo:hi]
-            return tf.data.Dataset.from_tensor_slices((tf.reshape(grid, [-1]), tf.reshape(pos, [-1]),
-                                                       tf.fill([steps * (hi - lo)], key)))
-
-        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_files)
-        ds = ds.map(lambda i, pos, key: finish(source.load(tf.gather(paths, i)),
-                                               tf.gather(labels, i), pos, key),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = _file_epochs(source, seed, phase, epochs, steps, global_batch, shard, shuffle)
     else:
-        base = source.dataset
-
-        def epoch_stream(epoch: int) -> tf.data.Dataset:
-            key = (int(seed) * 1_000_003 + phase * 10_007 + epoch) % (2**31 - 1)  # shuffle wants a Python seed
-            ds = base.shuffle(min(source.size, shuffle_buffer), seed=key, reshuffle_each_iteration=False) \
-                if shuffle else base
-            ds = ds.take(used).enumerate().filter(lambda pos, xy: keep(pos))
-            return ds.map(lambda pos, xy: (xy[0], xy[1], pos, tf.constant(key, tf.int64)))
-
-        epochs = [epoch_stream(e) for e in range(first_epoch, max(last_epoch, first_epoch + 1))]
-        ds = functools.reduce(tf.data.Dataset.concatenate, epochs)
-        ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = _stream_epochs(source, seed, phase, epochs, steps * global_batch, global_batch, shard, shuffle,
+                            shuffle_buffer)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(per_replica_batch, drop_remainder=True)
     options = tf.data.Options()
     options.deterministic = True
