@@ -26,6 +26,12 @@ def check_choice(argument: str, value: Any, choices: tuple, context: str = "") -
         _fail(argument, value, "one of " + ", ".join(repr(c) for c in choices), context)
 
 
+def check_bool(argument: str, value: Any, context: str = "") -> None:
+    """``value`` is True or False (not 0/1, not None)."""
+    if not isinstance(value, bool):
+        _fail(argument, value, "True or False", context)
+
+
 def check_positive_int(argument: str, value: Any, context: str = "") -> None:
     """``value`` is an int > 0 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 
 from kapps.blocks import Chain, ConvNeXtBlock, global_pool
+from kapps import validation
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -132,11 +133,7 @@ class ConvNeXtOptions(Options):
         return cls(**values, name=name, prefix=prefix)
 
     def check(self, weights: Any) -> None:
-        if not isinstance(self.include_preprocessing, bool):
-            raise ValueError(
-                "`include_preprocessing` must be True or False. "
-                f"Received: include_preprocessing={self.include_preprocessing!r}"
-            )
+        validation.check_bool("include_preprocessing", self.include_preprocessing)
         name = self.name
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import keras
 
 from kapps.blocks import AutoNames, Chain, ConvBNAct, DenseClassifier, GroupedBottleneck, Names, PoolingHead
+from kapps import validation
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -167,11 +168,7 @@ class RegNetOptions(Options):
         return cls(**values, name=name, prefix=prefix)
 
     def check(self, weights: Any) -> None:
-        if not isinstance(self.include_preprocessing, bool):
-            raise ValueError(
-                "`include_preprocessing` must be True or False. "
-                f"Received: include_preprocessing={self.include_preprocessing!r}"
-            )
+        validation.check_bool("include_preprocessing", self.include_preprocessing)
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(
                 "`model_name` must be a non-empty string (it names the model and prefixes its layer names). "

@@ -29,6 +29,7 @@ import keras
 
 from kapps.blocks import AutoNames, Bottleneck, Chain, ConvBNAct, DenseClassifier, Names
 from kapps.blocks.base import channel_axis, resolve_data_format
+from kapps import validation
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.models._heads import named_pool_no_top as no_top
@@ -180,11 +181,7 @@ class ResNetRSOptions(Options):
         return "imagenet"
 
     def check(self, weights: Any) -> None:
-        if not isinstance(self.include_preprocessing, bool):
-            raise ValueError(
-                "`include_preprocessing` must be True or False. "
-                f"Received: include_preprocessing={self.include_preprocessing!r}"
-            )
+        validation.check_bool("include_preprocessing", self.include_preprocessing)
 
     def weights_variant(self, input_shape: tuple) -> dict:
         return {"resolution": self.weights_resolution}
