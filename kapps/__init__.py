@@ -205,7 +205,8 @@ def _register_layers() -> None:
     """Import the modules that register kapps' layers and model class, so ``keras.saving.load_model``
     finds them."""
     importlib.import_module("kapps.blocks")  # every layer kapps puts into a model lives there
-    importlib.import_module("kapps.builders")  # BlockSequential, the Sequential builder's model
+    builders = importlib.import_module("kapps.builders")  # BlockSequential, the Sequential builder's model
+    builders.allow_deep_graphs()  # ResNetRS270-420 build and reload only above Python's default limit
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

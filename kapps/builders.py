@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import keras
@@ -9,6 +10,27 @@ import keras
 from kapps.blocks.base import apply
 
 BUILDERS = ("functional", "sequential")
+
+#: Python frames Keras needs to build or reload kapps' deepest Functional graphs: its graph walk
+#: (``keras.Model(inputs, outputs)``, ``Functional.from_config``) recurses once per layer on the
+#: longest path. ResNetRS420 (2258 layers) needs between 1300 and 1800 (tf.keras raises the limit to
+#: 1800 for it); Python's default is 1000. The rest is headroom for the caller's own stack.
+GRAPH_RECURSION_LIMIT = 3000
+
+
+def allow_deep_graphs(limit: int = GRAPH_RECURSION_LIMIT) -> None:
+    """Raise Python's recursion limit to ``limit``; never lower it (a caller may need more).
+
+    kapps calls it when its layers are registered with Keras, so that every kapps model builds and
+    every saved one reloads with ``keras.saving.load_model`` after ``import kapps``.
+
+    >>> import sys
+    >>> allow_deep_graphs()
+    >>> sys.getrecursionlimit() >= GRAPH_RECURSION_LIMIT
+    True
+    """
+    if sys.getrecursionlimit() < limit:
+        sys.setrecursionlimit(limit)
 
 
 def build_functional(

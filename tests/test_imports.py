@@ -110,3 +110,21 @@ def test_other_backends_never_import_tensorflow(backend):
         KERAS_BACKEND=backend,
     )
     assert out == {"after_import": False, "after_build": False, "backend": backend, "params": 3538984}
+
+
+@pytest.mark.parametrize("order", ["kapps_first", "keras_first"])
+def test_keras_with_kapps_allows_deep_graphs_and_never_lowers_a_higher_limit(order):
+    """Keras walks a Functional graph recursively, once per layer: ResNetRS270-420 need more than
+    Python's default 1000 frames to build and to reload (tests/test_saving.py builds and reloads them)."""
+    imports = "import kapps\nimport keras\n" if order == "kapps_first" else "import keras\nimport kapps\n"
+    out = _run(
+        "import json, sys\n"
+        f"default = sys.getrecursionlimit()\n{imports}"
+        "raised = sys.getrecursionlimit()\n"
+        "sys.setrecursionlimit(9000)\n"
+        "from kapps.builders import allow_deep_graphs\n"
+        "allow_deep_graphs()\n"
+        "print(json.dumps({'default': default, 'raised': raised, 'kept': sys.getrecursionlimit()}))\n",
+        KERAS_BACKEND="numpy",
+    )
+    assert out == {"default": 1000, "raised": 3000, "kept": 9000}
