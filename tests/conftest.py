@@ -10,6 +10,7 @@ heavy tests) are spread over the workers test by test.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,12 @@ def _isolated_caches(tmp_path, monkeypatch):
 #: the rest count ``DEFAULT_TEST_SECONDS`` a test. Only the order matters: the heaviest scopes start
 #: first, so no long one is left to run alone at the end (longest-processing-time-first scheduling).
 SCOPE_SECONDS = {
-    "tests/test_backends.py::jax": 530, "tests/test_backends.py::torch": 300, "tests/test_saving.py": 700,
+    "tests/test_backends.py::jax": 400, "tests/test_backends.py::torch": 200,
+    "tests/test_saving.py": 90,
+    # the every-model sweeps, one scope a part (measured in one process beside one other, 2026-12-05)
+    **{f"tests/test_saving.py::part{part}": 430 for part in range(4)},
+    **{f"tests/test_backends.py::jax-part{part}": 250 for part in range(3)},
+    **{f"tests/test_backends.py::torch-part{part}": 150 for part in range(2)},
     "tests/test_export.py": 200, "tests/test_finetune_real.py": 110, "tests/test_validate.py": 150,
     "tests/test_finetune_resume.py": 120, "tests/test_optimize.py": 120,
     "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[04_training_at_scale.ipynb]": 140,
@@ -92,16 +98,31 @@ SCOPE_SECONDS = {
 DEFAULT_TEST_SECONDS = 0.5
 
 
+#: Modules whose module-scoped fixture is parametrized into parts, each part a batch of work in
+#: subprocesses of its own (a backend, a slice of the registered models): each part is a scope, so
+#: the parts run on different workers. The value matches the part's tokens in a test id.
+PARTED_MODULES = {
+    "test_backends.py": re.compile(r"(?<=[\[-])(?:jax|torch|part\d+)(?=[\]-])"),
+    "test_saving.py": re.compile(r"(?<=[\[-])part\d+(?=[\]-])"),
+}
+
+
 def scope_of(nodeid: str) -> str:
     """The unit one xdist worker runs: a module, a single test of a ``SPREAD_MODULES`` module,
-    or one backend's half of ``test_backends.py`` (each half is one subprocess of its own)."""
+    or one part of a ``PARTED_MODULES`` module (``tests/test_backends.py::jax-part1``).
+
+    >>> scope_of("tests/test_backends.py::test_sweep[jax-part1]")
+    'tests/test_backends.py::jax-part1'
+    >>> scope_of("tests/test_saving.py::test_the_parts_cover_every_registered_model_and_twin")
+    'tests/test_saving.py'
+    """
     module = nodeid.split("::", 1)[0]
     name = module.rsplit("/", 1)[-1]
     if name in SPREAD_MODULES:
         return nodeid
-    if name == "test_backends.py":
-        backend = next((b for b in ("jax", "torch") if f"[{b}" in nodeid), None)
-        return f"{module}::{backend}" if backend else module
+    if name in PARTED_MODULES:
+        tokens = PARTED_MODULES[name].findall(nodeid.partition("::")[2])
+        return f"{module}::{'-'.join(tokens)}" if tokens else module
     return module
 
 

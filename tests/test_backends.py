@@ -1,10 +1,13 @@
 """kapps on the JAX and PyTorch backends: parity, every model, weight files, .keras round trips.
 
-The Keras backend is fixed when Keras is imported, so each backend's checks run in one
-subprocess (``tests/backend_worker.py`` with ``KERAS_BACKEND`` set), batched to pay the
-imports once; the tests below read its JSON report. This process (TensorFlow) writes the
-inputs: the real photo at each size, and, for NASNetMobile on torch, where keras.applications
-refuses to build it, a keras.applications weight file and its outputs made here.
+The Keras backend is fixed when Keras is imported, so each backend's checks run in
+subprocesses (``tests/backend_worker.py`` with ``KERAS_BACKEND`` set), batched to pay the
+imports once; the tests below read their JSON reports. One process per backend runs the
+parity, weight-file, round-trip and optimize checks; the build-and-predict sweep of every
+registered model is dealt into parts (``SWEEP_PARTS``), one process each, which
+pytest-xdist runs on different workers. This process (TensorFlow) writes the inputs: the
+real photo at each size, and, for NASNetMobile on torch, where keras.applications refuses
+to build it, a keras.applications weight file and its outputs made here.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -34,7 +38,9 @@ SIZES = (32, 64, 75, 96)
 WORKER_TIMEOUT = 1800
 #: JAX compiles each initializer shape: 1.8 s each with XLA's defaults, 0.26 s at its lowest optimisation,
 #: 0.12 s without the fusion emitters too (30 shapes of ``jax.random.uniform``, measured on the 2-core machine).
-JAX_FLAGS = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+#: Optimisation level 1 compiles as fast (0.17 s a shape) but generates large initial weights 4x faster
+#: than level 0 (16.7M uniform floats: 0.39 s against 1.64 s): the sweep initializes every model.
+JAX_FLAGS = ("--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
              " --xla_cpu_use_fusion_emitters=false")
 
 
@@ -44,74 +50,90 @@ def sweep_size(name: str) -> int:
     return max(get_spec(name).min_size, 32)
 
 
-def swept_models(backend: str) -> list[str]:
-    """The smallest model of each family that PARITY does not cover; every other registered model
-    too with ``KAPPS_SWEEP_ALL=1`` (too slow for the suite: builds compile on JAX, and 36 models
-    on torch took over 20 minutes on the shared 2-core machine)."""
+#: The sweep's parts per backend (each part one worker process, one xdist scope).
+SWEEP_PARTS = {"jax": 3, "torch": 2}
+SWEEPS = [(backend, part) for backend in BACKENDS for part in range(SWEEP_PARTS[backend])]
+
+
+def swept_models(backend: str, part: int) -> list[str]:
+    """Every registered model but the parity models (built there), dealt over the backend's parts
+    by parameter count (on JAX, initializing the weights is most of a large model's build).
+
+    >>> names = sum((swept_models("jax", p) for p in range(SWEEP_PARTS["jax"])), [])
+    >>> sorted(names + [n for n, _ in PARITY]) == __import__("kapps").list_models()
+    True
+    """
     import kapps
     from kapps.registry import get_spec
 
-    names = [n for n in kapps.list_models() if n not in dict(PARITY)]
-    if os.environ.get("KAPPS_SWEEP_ALL") == "1":
-        return names
-    covered = {get_spec(n).family for n, _ in PARITY}
-    smallest: dict[str, str] = {}
-    for name in names:
-        family = get_spec(name).family
-        if family in covered:
-            continue
-        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
-            smallest[family] = name
-    return sorted(smallest.values())
+    names = sorted((n for n in kapps.list_models() if n not in dict(PARITY)),
+                   key=lambda name: (-get_spec(name).params, name))
+    return sorted(names[part::SWEEP_PARTS[backend]])
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict:
-    """The photo at every size, and TensorFlow reference files for the refused models."""
-    tmp = tmp_path_factory.mktemp("backends")
-    np.savez(tmp / "photos.npz", **{f"s{s}": photo(s) for s in SIZES})
-    files = {}
-    for name in sorted(set().union(*REFUSED.values())):
+def photos(tmp_path_factory) -> Path:
+    """The photo at every size, one array per size (``s<size>``)."""
+    path = tmp_path_factory.mktemp("backends") / "photos.npz"
+    np.savez(path, **{f"s{s}": photo(s) for s in SIZES})
+    return path
+
+
+def reference_files(tmp: Path, backend: str) -> list[list]:
+    """TensorFlow-made keras.applications weight files and outputs for the models refused on ``backend``."""
+    files = []
+    for name in sorted(REFUSED.get(backend, ())):
         size = dict(PARITY)[name]
         ref = keras.applications.NASNetMobile(weights=None, input_shape=(size, size, 3))
         randomize_batch_norm(ref)
         weights, expected = tmp / f"{name}.weights.h5", tmp / f"{name}_expected.npy"
         ref.save_weights(weights)
         np.save(expected, np.asarray(ref(family_preprocess(name, photo(size)), training=False)))
-        files[name] = [name, size, str(weights), str(expected)]
-    keras.backend.clear_session()
-    return {"tmp": tmp, "files": files}
+        files.append([name, size, str(weights), str(expected)])
+        keras.backend.clear_session()
+    return files
 
 
-def job_for(backend: str, inputs: dict) -> dict:
-    refused = REFUSED.get(backend, set())
-    return {
-        "tmp": str(inputs["tmp"]), "photos": str(inputs["tmp"] / "photos.npz"),
-        "parity": [[n, s] for n, s in PARITY if n not in refused],
-        "file_parity": [inputs["files"][n] for n in sorted(refused)],
-        "sweep": [[n, sweep_size(n)] for n in swept_models(backend)],
-        "official_weights": [str(shared_dir() / "weights" / "mobilenet_2_5_224_tf_no_top.h5"), 96],
-        "user_weights": 64,
-        "roundtrip": [list(r) for r in ROUNDTRIP],
-        "optimize": [["mobilenet_v2", 64]],
-    }
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def report(request, inputs) -> dict:
-    backend = request.param
-    job, out = inputs["tmp"] / f"job_{backend}.json", inputs["tmp"] / f"report_{backend}.json"
-    job.write_text(json.dumps(job_for(backend, inputs)))
+def run_worker(backend: str, job: dict, tmp: Path) -> dict:
+    """``tests/backend_worker.py`` on ``job`` with ``KERAS_BACKEND=backend``; its report."""
+    job_path, out = tmp / "job.json", tmp / "report.json"
+    job_path.write_text(json.dumps(job))
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")])}
     if backend == "jax":
         env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {JAX_FLAGS}".strip()
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "backend_worker.py"), str(job), str(out)],
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "backend_worker.py"), str(job_path), str(out)],
                           env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["backend"] == backend
     return result
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def report(request, photos, tmp_path_factory) -> dict:
+    """The parity, weight-file, round-trip and optimize checks on one backend."""
+    backend, tmp = request.param, tmp_path_factory.mktemp(f"report_{request.param}")
+    refused = REFUSED.get(backend, set())
+    job = {
+        "tmp": str(tmp), "photos": str(photos),
+        "parity": [[n, s] for n, s in PARITY if n not in refused],
+        "file_parity": reference_files(tmp, backend),
+        "official_weights": [str(shared_dir() / "weights" / "mobilenet_2_5_224_tf_no_top.h5"), 96],
+        "user_weights": 64,
+        "roundtrip": [list(r) for r in ROUNDTRIP],
+        "optimize": [["mobilenet_v2", 64]],
+    }
+    return run_worker(backend, job, tmp)
+
+
+@pytest.fixture(scope="module", params=SWEEPS, ids=lambda sweep: f"{sweep[0]}-part{sweep[1]}")
+def sweep_report(request, photos, tmp_path_factory) -> dict:
+    """Build and predict, both builders, for one part of the registered models on one backend."""
+    (backend, part), tmp = request.param, tmp_path_factory.mktemp(f"sweep_{request.param[0]}")
+    job = {"tmp": str(tmp), "photos": str(photos),
+           "sweep": [[n, sweep_size(n)] for n in swept_models(backend, part)]}
+    return {**run_worker(backend, job, tmp), "part": part}
 
 
 def result(report: dict, key: str):
@@ -127,17 +149,26 @@ def test_parity_with_keras_applications(report, name):
     assert max(diffs.values()) <= TOLERANCE, diffs
 
 
-def test_every_registered_model_builds_and_predicts(report):
+def test_every_registered_model_builds_and_predicts(sweep_report):
     from kapps.registry import get_spec
 
-    swept = swept_models(report["backend"])
+    swept = swept_models(sweep_report["backend"], sweep_report["part"])
     assert len(swept) >= 10
-    failures = {k: v.strip().splitlines()[-1] for k, v in report["errors"].items() if k.startswith("sweep/")}
+    failures = {k: v.strip().splitlines()[-1] for k, v in sweep_report["errors"].items() if k.startswith("sweep/")}
     assert not failures, failures
     for name in swept:
         classes = 10 if get_spec(name).input_channels == 1 else 1000
-        for builder, out in result(report, f"sweep/{name}").items():
+        for builder, out in result(sweep_report, f"sweep/{name}").items():
             assert out == {"shape": [1, classes], "finite": True}, (name, builder, out)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_sweep_and_parity_cover_every_registered_model(backend):
+    import kapps
+
+    swept = [n for part in range(SWEEP_PARTS[backend]) for n in swept_models(backend, part)]
+    assert len(swept) == len(set(swept))
+    assert sorted(swept + [n for n, _ in PARITY]) == kapps.list_models()
 
 
 def test_official_weight_file_loads_like_keras_applications(report):

@@ -19,7 +19,6 @@ run below except one: kapps' ``preprocess_input`` leaves a float NumPy input unc
 from __future__ import annotations
 
 import ast
-import os
 import sys
 import types
 from pathlib import Path
@@ -29,7 +28,6 @@ import numpy as np
 import pytest
 
 import kapps
-import kapps.registry
 import kapps.validation
 from kapps.weights.h5io import write_legacy_h5
 from parity import randomize_batch_norm
@@ -70,26 +68,10 @@ def load_keras_test(filename: str) -> types.ModuleType:
     return module
 
 
-def suite_models() -> set[str]:
-    """The models whose Keras tests run: the smallest of each keras.applications family, or all 40
-    with ``KAPPS_FULL_SWEEPS=1`` (about 400 model builds: beyond the suite's time budget)."""
-    keras_names = {spec.keras_name: spec for spec in map(kapps.registry.get_spec, kapps.list_models())
-                   if hasattr(keras.applications, spec.keras_name)}
-    if os.environ.get("KAPPS_FULL_SWEEPS") == "1":
-        return set(keras_names)
-    smallest: dict[str, object] = {}
-    for spec in keras_names.values():
-        if spec.family not in smallest or spec.params < smallest[spec.family].params:
-            smallest[spec.family] = spec
-    return {spec.keras_name for spec in smallest.values()}
-
-
 def _deselect(cls: type) -> type:
-    """Remove the network tests, the deviations and (by default) the models outside :func:`suite_models`."""
+    """Remove the network tests and the deviations."""
     names = [a for a in vars(cls) if a.startswith(NETWORK_TESTS) or a in DEVIATIONS]
     assert len([a for a in names if a in DEVIATIONS]) == len(DEVIATIONS), "Keras' test names changed"
-    kept = tuple(f"_{app}_{fmt}" for app in suite_models() for fmt in ("channels_first", "channels_last"))
-    names += [a for a in vars(cls) if a.startswith("test_application_") and not a.endswith(kept)]
     for attr in set(names):
         delattr(cls, attr)
     return cls

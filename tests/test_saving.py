@@ -1,20 +1,23 @@
-"""Whole-model saving: ``.keras`` (both builders, every family), legacy ``.h5`` and ``export``.
+"""Whole-model saving: ``.keras`` (both builders, every registered model), legacy ``.h5`` and ``export``.
 
 Models are built here (``weights=None``, small inputs, random BatchNorm statistics) and
 saved into a folder; one fresh Python process then reloads the whole folder and
-writes the outputs back, so the sweep pays the TensorFlow import once. A second fresh
-process never imports kapps: there, the Functional model of every family that
-keras.applications has must reload, as keras.applications' own models do. One model per family (the smallest)
-stands for the family; ``KAPPS_FULL_SWEEPS=1`` runs every registered model.
+writes the outputs back, so the sweep pays the TensorFlow import once per folder. A second
+fresh process never imports kapps: there, the Functional model of every model that
+keras.applications has must reload, as keras.applications' own models do. The registered
+models are dealt into ``PARTS`` parts, each saved and reloaded on its own, so that the parts
+run on different pytest-xdist workers (``tests/conftest.py``, ``scope_of``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import keras
 import numpy as np
@@ -51,20 +54,22 @@ errors["__kapps_imported__"] = "kapps" in sys.modules
 """
 
 
-def one_per_family() -> list[str]:
-    """The smallest registered model of every family (fewest parameters)."""
-    smallest: dict[str, str] = {}
-    for name in kapps.list_models():
-        family = get_spec(name).family
-        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
-            smallest[family] = name
-    return sorted(smallest.values())
+#: The sweep's parts (each one xdist scope: its models built, saved and reloaded by two processes).
+PARTS = 4
 
 
-#: One model per family in ``make test``; every registered model with ``KAPPS_FULL_SWEEPS=1``
-#: (about 1.7 billion parameters saved and reloaded twice: too slow for the suite's budget).
-MODELS = kapps.list_models() if os.environ.get("KAPPS_FULL_SWEEPS") == "1" else one_per_family()
-KERAS_TWINS = [n for n in MODELS if hasattr(keras.applications, get_spec(n).keras_name)]
+def models_of_part(part: int) -> list[str]:
+    """Every registered model, dealt over the parts by parameter count (the largest spread out).
+
+    >>> sorted(sum((models_of_part(p) for p in range(PARTS)), [])) == kapps.list_models()
+    True
+    """
+    by_size = sorted(kapps.list_models(), key=lambda name: (-get_spec(name).params, name))
+    return sorted(by_size[part::PARTS])
+
+
+def has_keras_twin(name: str) -> bool:
+    return hasattr(keras.applications, get_spec(name).keras_name)
 
 
 def small_kwargs(name: str) -> dict:
@@ -99,43 +104,44 @@ def assert_reloaded(folder: Path, errors: dict, expected: dict) -> None:
                                    err_msg=file_name)
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """Every family saved once per builder, each file reloaded in one fresh process.
+def save_and_reload(models: list[str], with_kapps: Path, without: Path) -> dict:
+    """Save ``models`` (both builders) and reload them in fresh processes.
 
-    Functional models of families that keras.applications has go to the folder reloaded
-    *without* kapps; everything else to the folder reloaded after ``import kapps``.
+    Functional models that keras.applications has go to the folder reloaded *without* kapps;
+    everything else to the folder reloaded after ``import kapps``.
     """
-    with_kapps, without = tmp_path_factory.mktemp("with_kapps"), tmp_path_factory.mktemp("without_kapps")
     expected: dict[str, dict] = {"with": {}, "without": {}}
-    for name in MODELS:
+    for name in models:
         kwargs = small_kwargs(name)
         for builder in ("functional", "sequential"):
-            plain = builder == "functional" and name in KERAS_TWINS
+            plain = builder == "functional" and has_keras_twin(name)
             folder, key = (without, "without") if plain else (with_kapps, "with")
             model = kapps.get_model(name, builder=builder, **kwargs)
             expected[key][f"{name}_{builder}.keras"] = save_with_output(model, folder, f"{name}_{builder}")
+            del model
             keras.backend.clear_session()
-    for builder in ("functional", "sequential"):  # legacy full-model HDF5
-        model = kapps.get_model("mobilenet_v2", builder=builder, **small_kwargs("mobilenet_v2"))
-        expected["with"][f"legacy_{builder}.h5"] = save_with_output(model, with_kapps, f"legacy_{builder}", ".h5")
     return {
         "with": (with_kapps, expected["with"], reload_folder(with_kapps, with_kapps=True)),
         "without": (without, expected["without"], reload_folder(without, with_kapps=False)),
     }
 
 
+@pytest.fixture(scope="module", params=range(PARTS), ids=lambda part: f"part{part}")
+def saved(request, tmp_path_factory) -> Iterator[dict]:
+    """One part of the registered models, each saved with both builders and reloaded in fresh processes."""
+    part = request.param
+    folders = tmp_path_factory.mktemp(f"with_kapps{part}"), tmp_path_factory.mktemp(f"without_kapps{part}")
+    yield {**save_and_reload(models_of_part(part), *folders), "models": models_of_part(part)}
+    for folder in folders:  # about 3 GB a part: not left for pytest's temporary-folder retention
+        shutil.rmtree(folder)
+
+
 def test_every_model_file_reloads_with_identical_outputs(saved):
     folder, expected, errors = saved["with"]
     assert errors.pop("__kapps_imported__") is True
-    assert_reloaded(folder, errors, {k: v for k, v in expected.items() if k.endswith(".keras")})
-    assert len(expected) + len(saved["without"][1]) == 2 * len(MODELS) + 2
-    assert {n for n in MODELS} >= set(one_per_family())
-
-
-def test_legacy_h5_full_model_reloads(saved):
-    folder, expected, errors = saved["with"]
-    assert_reloaded(folder, errors, {k: v for k, v in expected.items() if k.endswith(".h5")})
+    assert_reloaded(folder, errors, expected)
+    assert sorted([*expected, *saved["without"][1]]) == sorted(
+        f"{name}_{builder}.keras" for name in saved["models"] for builder in ("functional", "sequential"))
 
 
 def test_functional_models_reload_without_kapps(saved):
@@ -143,8 +149,24 @@ def test_functional_models_reload_without_kapps(saved):
     CustomScaleLayer are registered by Keras itself)."""
     folder, expected, errors = saved["without"]
     assert errors.pop("__kapps_imported__") is False
-    assert len(expected) == len(KERAS_TWINS) > 10
+    assert sorted(expected) == sorted(f"{n}_functional.keras" for n in saved["models"] if has_keras_twin(n))
     assert_reloaded(folder, errors, expected)
+
+
+def test_the_parts_cover_every_registered_model_and_twin():
+    parts = [models_of_part(part) for part in range(PARTS)]
+    assert sorted(sum(parts, [])) == kapps.list_models()
+    assert sum(has_keras_twin(n) for part in parts for n in part) == 40
+
+
+def test_legacy_h5_full_model_reloads(tmp_path):
+    expected = {}
+    for builder in ("functional", "sequential"):  # legacy full-model HDF5
+        model = kapps.get_model("mobilenet_v2", builder=builder, **small_kwargs("mobilenet_v2"))
+        expected[f"legacy_{builder}.h5"] = save_with_output(model, tmp_path, f"legacy_{builder}", ".h5")
+    errors = reload_folder(tmp_path, with_kapps=True)
+    assert errors.pop("__kapps_imported__") is True
+    assert_reloaded(tmp_path, errors, expected)
 
 
 @pytest.mark.parametrize("builder", ["functional", "sequential"])
