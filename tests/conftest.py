@@ -76,12 +76,12 @@ def _isolated_caches(tmp_path, monkeypatch):
 #: the rest count ``DEFAULT_TEST_SECONDS`` a test. Only the order matters: the heaviest scopes start
 #: first, so no long one is left to run alone at the end (longest-processing-time-first scheduling).
 SCOPE_SECONDS = {
-    "tests/test_backends.py::jax": 400, "tests/test_backends.py::torch": 200,
+    "tests/test_backends.py::jax": 240, "tests/test_backends.py::torch": 80,
     "tests/test_saving.py": 90,
-    # the every-model sweeps, one scope a part (measured in one process beside one other, 2026-12-05)
-    **{f"tests/test_saving.py::part{part}": 430 for part in range(4)},
-    **{f"tests/test_backends.py::jax-part{part}": 250 for part in range(3)},
-    **{f"tests/test_backends.py::torch-part{part}": 150 for part in range(2)},
+    # the sweeps, one scope a part (measured in make test, 2026-12-05)
+    **{f"tests/test_saving.py::part{part}": 450 for part in range(2)},
+    **{f"tests/test_backends.py::jax-part{part}": 340 for part in range(3)},
+    **{f"tests/test_backends.py::torch-part{part}": 180 for part in range(2)},
     "tests/test_export.py": 200, "tests/test_finetune_real.py": 110, "tests/test_validate.py": 150,
     "tests/test_finetune_resume.py": 120, "tests/test_optimize.py": 120,
     "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[04_training_at_scale.ipynb]": 140,
