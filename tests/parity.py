@@ -23,6 +23,20 @@ SIZE_DEPENDENT_GRAPH = frozenset({"efficientnet", "nasnet"})
 TF_KERAS_FAMILIES = frozenset({"regnet", "resnet_rs"})
 
 
+def smallest_of_each_family(names: list[str]) -> list[str]:
+    """The model with the fewest parameters in each family, in the order of ``names``.
+
+    >>> smallest_of_each_family(["resnet101", "resnet50", "vgg16"])
+    ['resnet50', 'vgg16']
+    """
+    smallest: dict[str, str] = {}
+    for name in names:
+        family = get_spec(name).family
+        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
+            smallest[family] = name
+    return [name for name in names if name in smallest.values()]
+
+
 def keras_reference(name: str, **kwargs) -> keras.Model:
     """The keras.applications model for a kapps registry name."""
     return getattr(keras.applications, get_spec(name).keras_name)(**kwargs)

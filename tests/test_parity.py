@@ -24,25 +24,11 @@ import pytest
 import kapps
 from kapps.registry import get_spec
 from kapps.tools.flops import count_flops
-from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, compare, randomize_batch_norm
+from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, compare, randomize_batch_norm, smallest_of_each_family
 from conftest import photo
 
 TOLERANCE = 1e-4
 KERAS_MODELS = [n for n in kapps.list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
-
-
-def smallest_of_each_family(names: list[str]) -> list[str]:
-    """The model with the fewest parameters in each family, in registry order.
-
-    >>> smallest_of_each_family(["resnet101", "resnet50", "vgg16"])
-    ['resnet50', 'vgg16']
-    """
-    smallest: dict[str, str] = {}
-    for name in names:
-        family = get_spec(name).family
-        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
-            smallest[family] = name
-    return [name for name in names if name in smallest.values()]
 
 
 FAMILY_SMALLEST = smallest_of_each_family(KERAS_MODELS)

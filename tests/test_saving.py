@@ -1,4 +1,4 @@
-"""Whole-model saving: ``.keras`` (both builders, every registered model), legacy ``.h5`` and ``export``.
+"""Whole-model saving: ``.keras`` (both builders, every family), legacy ``.h5`` and ``export``.
 
 Models are built here (``weights=None``, small inputs, random BatchNorm statistics) and
 saved into a folder; one fresh Python process then reloads the whole folder and
@@ -26,7 +26,7 @@ import pytest
 
 import kapps
 from kapps.registry import get_spec
-from parity import randomize_batch_norm
+from parity import randomize_batch_norm, smallest_of_each_family
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = 7
@@ -67,12 +67,7 @@ def swept_models() -> list[str]:
     cost 21 CPU minutes, which put ``make test`` at 43 min 24 s, over its 40-minute budget."""
     if os.environ.get("KAPPS_FULL_SWEEPS") == "1":
         return kapps.list_models()
-    smallest: dict[str, str] = {}
-    for name in kapps.list_models():
-        family = get_spec(name).family
-        if family not in smallest or get_spec(name).params < get_spec(smallest[family]).params:
-            smallest[family] = name
-    return sorted({*smallest.values(), DEEPEST})
+    return sorted({*smallest_of_each_family(kapps.list_models()), DEEPEST})
 
 
 def models_of_part(part: int) -> list[str]:
@@ -145,11 +140,11 @@ def save_and_reload(models: list[str], with_kapps: Path, without: Path) -> dict:
 
 @pytest.fixture(scope="module", params=range(PARTS), ids=lambda part: f"part{part}")
 def saved(request, tmp_path_factory) -> Iterator[dict]:
-    """One part of the registered models, each saved with both builders and reloaded in fresh processes."""
+    """One part of the swept models, each saved with both builders and reloaded in fresh processes."""
     part = request.param
     folders = tmp_path_factory.mktemp(f"with_kapps{part}"), tmp_path_factory.mktemp(f"without_kapps{part}")
     yield {**save_and_reload(models_of_part(part), *folders), "models": models_of_part(part)}
-    for folder in folders:  # about 3 GB a part: not left for pytest's temporary-folder retention
+    for folder in folders:  # up to 3 GB a part (every model): not left for pytest's temporary-folder retention
         shutil.rmtree(folder)
 
 
