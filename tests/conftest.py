@@ -114,7 +114,7 @@ def scope_of(nodeid: str) -> str:
 
     >>> scope_of("tests/test_backends.py::test_sweep[jax-part1]")
     'tests/test_backends.py::jax-part1'
-    >>> scope_of("tests/test_saving.py::test_the_parts_cover_every_registered_model_and_twin")
+    >>> scope_of("tests/test_saving.py::test_legacy_h5_full_model_reloads")
     'tests/test_saving.py'
     """
     module = nodeid.split("::", 1)[0]

@@ -37,6 +37,16 @@ def smallest_of_each_family(names: list[str]) -> list[str]:
     return [name for name in names if name in smallest.values()]
 
 
+def part_of(names: list[str], part: int, parts: int) -> list[str]:
+    """Part ``part`` of ``parts`` of ``names``, dealt by parameter count (the largest spread out), sorted.
+
+    >>> part_of(["resnet50", "vgg16", "mobilenet_v2"], 0, 2)
+    ['mobilenet_v2', 'vgg16']
+    """
+    by_size = sorted(names, key=lambda name: (-get_spec(name).params, name))
+    return sorted(by_size[part::parts])
+
+
 def keras_reference(name: str, **kwargs) -> keras.Model:
     """The keras.applications model for a kapps registry name."""
     return getattr(keras.applications, get_spec(name).keras_name)(**kwargs)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, photo, shared_dir
-from parity import family_preprocess, randomize_batch_norm
+from parity import family_preprocess, part_of, randomize_batch_norm
 
 BACKENDS = ("jax", "torch")
 TOLERANCE = 1e-4
@@ -64,11 +64,8 @@ def swept_models(backend: str, part: int) -> list[str]:
     True
     """
     import kapps
-    from kapps.registry import get_spec
 
-    names = sorted((n for n in kapps.list_models() if n not in dict(PARITY)),
-                   key=lambda name: (-get_spec(name).params, name))
-    return sorted(names[part::SWEEP_PARTS[backend]])
+    return part_of([n for n in kapps.list_models() if n not in dict(PARITY)], part, SWEEP_PARTS[backend])
 
 
 @pytest.fixture(scope="module")

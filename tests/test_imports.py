@@ -115,7 +115,7 @@ def test_other_backends_never_import_tensorflow(backend):
 @pytest.mark.parametrize("order", ["kapps_first", "keras_first"])
 def test_keras_with_kapps_allows_deep_graphs_and_never_lowers_a_higher_limit(order):
     """Keras walks a Functional graph recursively, once per layer: ResNetRS270-420 need more than
-    Python's default 1000 frames to build and to reload (tests/test_saving.py builds and reloads them)."""
+    Python's default 1000 frames to build and to reload (tests/test_saving.py builds and reloads RS420)."""
     imports = "import kapps\nimport keras\n" if order == "kapps_first" else "import keras\nimport kapps\n"
     out = _run(
         "import json, sys\n"

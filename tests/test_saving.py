@@ -26,7 +26,7 @@ import pytest
 
 import kapps
 from kapps.registry import get_spec
-from parity import randomize_batch_norm, smallest_of_each_family
+from parity import part_of, randomize_batch_norm, smallest_of_each_family
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = 7
@@ -76,8 +76,7 @@ def models_of_part(part: int) -> list[str]:
     >>> sorted(sum((models_of_part(p) for p in range(PARTS)), [])) == swept_models()
     True
     """
-    by_size = sorted(swept_models(), key=lambda name: (-get_spec(name).params, name))
-    return sorted(by_size[part::PARTS])
+    return part_of(swept_models(), part, PARTS)
 
 
 def has_keras_twin(name: str) -> bool:
