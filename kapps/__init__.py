@@ -46,7 +46,7 @@ from kapps.errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type checkers
-    from kapps import blocks, finetune, images, weights
+    from kapps import blocks, finetune, images, segmentation, weights
     from kapps.finetune import evaluate, fine_tune
     from kapps.imagenet import decode_predictions, preprocess_input
     from kapps.models import (
@@ -86,6 +86,7 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.models.vgg16 import VGG16
     from kapps.models.vgg19 import VGG19
     from kapps.models.xception import Xception
+    from kapps.features import features_of
     from kapps.registry import get_model, list_models, model_info
     from kapps.tools.export import export
     from kapps.tools.accuracy import validate
@@ -140,7 +141,9 @@ _CONSTRUCTORS: dict[str, str] = {
 #: Every lazily imported public name -> the module that defines it.
 _LAZY: dict[str, str] = {
     "blocks": "kapps.blocks", "finetune": "kapps.finetune", "images": "kapps.images", "weights": "kapps.weights",
+    "segmentation": "kapps.segmentation",
     "list_models": "kapps.registry", "get_model": "kapps.registry", "model_info": "kapps.registry",
+    "features_of": "kapps.features",
     "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",
     "fine_tune": "kapps.finetune", "evaluate": "kapps.finetune",
     "optimize_for_inference": "kapps.tools.optimize", "export": "kapps.tools.export",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["child_layers", "snake_case", "is_functional", "call_graph", "in_multi_worker_mode", "fit_on_multi_worker",
+__all__ = ["child_layers", "snake_case", "is_functional", "call_graph", "tensor_graph", "in_multi_worker_mode", "fit_on_multi_worker",
            "fixed_seed", "keras_layer_scale", "keras_custom_scale_layer"]
 
 # -- layers and naming -----------------------------------------------------------------
@@ -48,6 +48,34 @@ def call_graph(model: Any, inputs: Any, call: Any) -> Any:
     operations into an outer graph.
     """
     return model._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=call)
+
+
+def tensor_graph(outputs: Any) -> list[tuple[Any, Any, list]]:
+    """Every symbolic tensor ``outputs`` depend on, in topological order (inputs first), each as
+    ``(tensor, operation that made it, its input tensors)``.
+
+    Keras keeps a tensor's history (``_keras_history``) and an operation's call records
+    (``_inbound_nodes``) private; ``Functional`` models expose the graph only per layer
+    (``layer.output``), which fails for a layer called in more than one graph.
+    """
+    from keras import tree
+
+    order: list[tuple[Any, Any, list]] = []
+    done: set[int] = set()
+    stack = [(tensor, False) for tensor in reversed(tree.flatten(outputs))]
+    while stack:
+        tensor, expanded = stack.pop()
+        if id(tensor) in done:
+            continue
+        operation, node_index, _ = tensor._keras_history
+        parents = list(operation._inbound_nodes[node_index].arguments.keras_tensors)
+        if expanded:
+            done.add(id(tensor))
+            order.append((tensor, operation, parents))
+            continue
+        stack.append((tensor, True))
+        stack.extend((parent, False) for parent in reversed(parents) if id(parent) not in done)
+    return order
 
 
 

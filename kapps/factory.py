@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from kapps import validation
+from kapps import features, validation
 from kapps.blocks.heads import PoolingHead
 from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
@@ -43,8 +43,16 @@ def build_model(
     classifier_activation: Any,
     name: str | None,
     builder: str,
+    features_only: bool = False,
+    out_indices: Any = None,
 ) -> keras.Model:
-    """Build ``spec`` with the keras.applications arguments (see any model's docstring)."""
+    """Build ``spec`` with the keras.applications arguments (see any model's docstring).
+
+    ``features_only=True`` returns the feature model (:mod:`kapps.features`): the body
+    without a head, built and loaded as ``include_top=False``.
+    """
+    validation.check_features(features_only, out_indices, pooling)
+    include_top = include_top and not features_only
     options = spec.options_of(options)
     weights = options.named_weights(weights)  # "imagenet-i224" (ResNet-RS) -> "imagenet"; options hold the file
     if weights == "imagenet" and not manifest.model_entry(spec.name).get("imagenet"):
@@ -61,8 +69,9 @@ def build_model(
     entry = imagenet_file(spec, options, shape, include_top) if weights == "imagenet" else None
     user_layers = _input_graph_names(input_tensor)
     with reserved_names(user_layers):  # reproduced auto-names skip the user's (as Keras' counter does)
-        blocks = [*spec.body(options, shape), *head_blocks(spec, options, include_top, pooling, classes,
-                                                           classifier_activation)]
+        blocks = spec.body(options, shape)
+        if not features_only:
+            blocks += head_blocks(spec, options, include_top, pooling, classes, classifier_activation)
     model_name = name if name is not None else spec.default_model_name(options, shape, weights)
     if builder == "functional":
         inputs = input_tensor if input_tensor is not None else keras.Input(shape=input_layout)
@@ -77,6 +86,9 @@ def build_model(
             h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
     except WeightsMismatchError as error:
         raise _with_width_hint(error, options) from None
+    if features_only:
+        return features.feature_model(model, out_indices=out_indices, name=model_name, builder=builder,
+                                      model_name=spec.keras_name)
     return model
 
 

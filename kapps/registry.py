@@ -48,7 +48,7 @@ ModelFn = Callable[..., keras.Model]
 #: The keras.applications arguments every constructor has; the factory handles them.
 STANDARD_ARGUMENTS = (
     "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
-    "classifier_activation", "name", "builder",
+    "classifier_activation", "name", "builder", "features_only", "out_indices",
 )
 
 

@@ -15,7 +15,9 @@ from kapps.blocks.heads import POOLING_CHOICES
 from kapps.builders import BUILDERS
 
 
-def _fail(argument: str, value: Any, accepted: str, context: str = "") -> None:
+def fail(argument: str, value: Any, accepted: str, context: str = "") -> None:
+    """Raise kapps' ValueError, the one wording of every argument check: the argument, what it
+    must be, the value received."""
     prefix = f"{context}: " if context else ""
     raise ValueError(f"{prefix}`{argument}` must be {accepted}. Received: {argument}={value!r}")
 
@@ -23,19 +25,19 @@ def _fail(argument: str, value: Any, accepted: str, context: str = "") -> None:
 def check_choice(argument: str, value: Any, choices: tuple, context: str = "") -> None:
     """``value`` must be one of ``choices``."""
     if value not in choices:
-        _fail(argument, value, "one of " + ", ".join(repr(c) for c in choices), context)
+        fail(argument, value, "one of " + ", ".join(repr(c) for c in choices), context)
 
 
 def check_bool(argument: str, value: Any, context: str = "") -> None:
     """``value`` is True or False (not 0/1, not None)."""
     if not isinstance(value, bool):
-        _fail(argument, value, "True or False", context)
+        fail(argument, value, "True or False", context)
 
 
 def check_positive_int(argument: str, value: Any, context: str = "") -> None:
     """``value`` is an int > 0 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(argument, value, "a positive integer", context)
+        fail(argument, value, "a positive integer", context)
 
 
 def check_weights(weights: Any) -> None:
@@ -53,7 +55,7 @@ def check_weights(weights: Any) -> None:
 
 def check_classes(classes: Any, include_top: bool, weights: Any) -> None:
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        _fail("classes", classes, "a positive integer")
+        fail("classes", classes, "a positive integer")
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(
             "`classes` must be 1000 when using weights='imagenet' with include_top=True "
@@ -100,7 +102,7 @@ def check_data_format(family: str = "") -> None:
     """
     data_format = keras.config.image_data_format()
     if data_format not in ("channels_first", "channels_last"):
-        _fail("keras.config.image_data_format()", data_format, "'channels_first' or 'channels_last'")
+        fail("keras.config.image_data_format()", data_format, "'channels_first' or 'channels_last'")
     if data_format == "channels_first" and family in CHANNELS_LAST_ONLY:
         raise ValueError(
             f"{CHANNELS_LAST_ONLY[family]} does not support the `channels_first` image data format. "
@@ -129,9 +131,9 @@ def _as_shape(input_shape: Any, data_format: str) -> tuple:
     try:
         shape = tuple(None if d is None else int(d) for d in input_shape)
     except (TypeError, ValueError):
-        _fail("input_shape", input_shape, accepted)
+        fail("input_shape", input_shape, accepted)
     if len(shape) != 3:
-        _fail("input_shape", input_shape, accepted)
+        fail("input_shape", input_shape, accepted)
     return to_channels_last(shape, data_format)
 
 
@@ -164,7 +166,7 @@ def resolve_input_shape(
     if input_shape is None:
         shape = (default_size, default_size, channels) if include_top else (None, None, channels)
         if include_top and default_size is None:
-            _fail("input_shape", input_shape, f"a static size {_layout(data_format)} when include_top=True")
+            fail("input_shape", input_shape, f"a static size {_layout(data_format)} when include_top=True")
         return from_channels_last(shape, data_format)
     shape = _as_shape(input_shape, data_format)
     _check_shape(shape, input_shape, default_size, min_size, include_top, weights, fixed_size_top, data_format)
@@ -176,18 +178,18 @@ def _check_shape(shape: tuple, given: Any, default_size: int | None, min_size: i
     """The checks of :func:`resolve_input_shape` on a channels-last ``shape``."""
     rows, cols, chans = shape
     if weights == "imagenet" and chans != 3:
-        _fail("input_shape", given, "3-channel " + _layout(data_format).replace("channels", "3")
+        fail("input_shape", given, "3-channel " + _layout(data_format).replace("channels", "3")
               + " when weights='imagenet'")
     if chans is None or chans < 1:
-        _fail("input_shape", given, "a shape with a known, positive channel count")
+        fail("input_shape", given, "a shape with a known, positive channel count")
     for size in (rows, cols):
         if size is not None and size < min_size:
-            _fail("input_shape", given, f"at least {min_size}x{min_size} pixels for this model")
+            fail("input_shape", given, f"at least {min_size}x{min_size} pixels for this model")
     if include_top and (rows is None or cols is None):
-        _fail("input_shape", given, "a static size (no None) when include_top=True")
+        fail("input_shape", given, "a static size (no None) when include_top=True")
     default_shape = (default_size, default_size, 3)
     if weights == "imagenet" and include_top and fixed_size_top and shape != default_shape:
-        _fail(
+        fail(
             "input_shape", given,
             f"{from_channels_last(default_shape, data_format)} when include_top=True and weights='imagenet' "
             "(use include_top=False for other sizes)",
@@ -207,7 +209,7 @@ def check_common(
     """Every check that does not depend on the family."""
     check_choice("builder", builder, BUILDERS)
     if not isinstance(include_top, bool):
-        _fail("include_top", include_top, "True or False")
+        fail("include_top", include_top, "True or False")
     check_weights(weights)
     check_classes(classes, include_top, weights)
     check_choice("pooling", pooling, POOLING_CHOICES)
@@ -215,10 +217,49 @@ def check_common(
     check_input_tensor(input_tensor, builder)
 
 
+def check_features(features_only: Any, out_indices: Any, pooling: Any, aux_classifiers: bool = False) -> None:
+    """``features_only`` is a bool; ``out_indices`` and ``pooling`` fit it (levels are checked
+    by :func:`check_out_indices` once the model's levels are known)."""
+    check_bool("features_only", features_only)
+    if not features_only and out_indices is not None:
+        fail("out_indices", out_indices, "None unless features_only=True (it picks feature levels)")
+    if features_only and pooling is not None:
+        fail("pooling", pooling, "None with features_only=True (feature maps are not pooled)")
+    if features_only and aux_classifiers:
+        fail("aux_classifiers", aux_classifiers, "False with features_only=True (they are classifier heads)")
+
+
+def check_out_indices(out_indices: Any, reductions: list[int], model: str) -> list[int]:
+    """The chosen level positions, shallow to deep: ``out_indices`` (None: every level), each an
+    int in ``[-n, n)`` for a model with ``n`` levels, no level twice.
+
+    >>> check_out_indices((-1, 0), [2, 4, 8], "m")
+    [0, 2]
+    >>> check_out_indices((3,), [2, 4, 8], "m")
+    Traceback (most recent call last):
+    ...
+    ValueError: m: `out_indices` must be distinct level indices in [-3, 3) (its levels are reductions 2, 4, 8). Received: out_indices=(3,)
+    """
+    count = len(reductions)
+    if out_indices is None:
+        return list(range(count))
+    accepted = (f"distinct level indices in [-{count}, {count}) "
+                f"(its levels are reductions {', '.join(map(str, reductions))})")
+    if isinstance(out_indices, (str, bytes)) or not hasattr(out_indices, "__iter__"):
+        fail("out_indices", out_indices, accepted, model)
+    chosen = list(out_indices)
+    if not chosen or any(not isinstance(i, int) or isinstance(i, bool) or not -count <= i < count for i in chosen):
+        fail("out_indices", out_indices, accepted, model)
+    positions = sorted(i % count for i in chosen)
+    if len(set(positions)) != len(positions):
+        fail("out_indices", out_indices, accepted, model)
+    return positions
+
+
 def check_in(argument: str, value: Any, allowed: tuple, reason: str) -> None:
     """``value`` must be one of ``allowed`` (``reason`` says why, e.g. 'with ImageNet weights')."""
     if value not in allowed:
-        _fail(argument, value, "one of " + ", ".join(repr(a) for a in allowed) + f" {reason}".rstrip())
+        fail(argument, value, "one of " + ", ".join(repr(a) for a in allowed) + f" {reason}".rstrip())
 
 
 Check = Callable[..., None]

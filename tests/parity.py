@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 import kapps
+from kapps._keras_compat import tensor_graph
 from kapps.registry import get_spec
 from kapps.utils.layers import leaf_layers
 from kapps.weights.h5io import copy_weights_by_name
@@ -102,7 +103,7 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
     statistics are randomized, then every weight is copied into kapps by layer name.
     The functional model must also have the reference's weighted layers (name, class,
     order) and weights (shape, order), so that official files load by name.
-    ``inspect(builder, model, x)``, if given, runs on each kapps model before it is freed
+    ``inspect(builder, model, x, ref)``, if given, runs on each kapps model before it is freed
     (more checks on a model already built, instead of building it again).
     """
     kwargs.setdefault("weights", None)
@@ -120,9 +121,78 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
         copy_weights_by_name(ref, model)
         diffs[builder] = float(np.max(np.abs(np.asarray(model(x, training=False)) - expected)))
         if inspect is not None:
-            inspect(builder, model, x)
+            inspect(builder, model, x, ref)
         del model
     del ref
     keras.backend.clear_session()
     gc.collect()
     return diffs
+
+
+def reference_taps(ref: keras.Model, taps: list[tuple[str, str, type]], x: np.ndarray) -> list:
+    """The outputs on ``x`` of ``ref``'s layers named as ``taps`` (``(name, input layer name, class)``).
+
+    Taps with no layer of their name in keras.applications are read by structure: its NASNet
+    names its activations automatically (``activation_12``; kapps: ``reduction_relu_1_reduce_6``,
+    ``final_relu``), so the tap is the ``ref`` layer of the same class on the same input layer; its
+    ConvNeXt adds each block's residual with an operation, not a layer, so the stage outputs (kapps:
+    ``{model}_stage_{s}_block_{j}_add``) are the input of the next downsampling Sequential and, for
+    the deepest level, of the head's pooling.
+    """
+    layers = {layer.name: layer for layer in ref.layers}
+    head = next(l for l in ref.layers if isinstance(l, (keras.layers.GlobalAveragePooling2D, keras.layers.Flatten)))
+    tensors = []
+    for name, parent, cls in taps:
+        same = [l for l in ref.layers if type(l) is cls and parent in layers and l.input is layers[parent].output]
+        if name in layers:
+            tensors.append(layers[name].output)
+        elif same:
+            tensors.append(same[0].output)
+        elif name == taps[-1][0]:
+            tensors.append(head.input)
+        else:
+            model, stage = name.split("_stage_")[0], int(name.split("_stage_")[1].split("_")[0])
+            tensors.append(layers[f"{model}_downsampling_block_{stage}"].input)
+    return keras.Model(ref.input, tensors)(x, training=False)
+
+
+def check_features(name: str, builder: str, model: keras.Model, x: np.ndarray, reference_outputs,
+                   tolerance: float = 1e-4) -> None:
+    """``features_only=True`` of ``name`` against the intermediate layers it names.
+
+    The feature model is built with ``builder`` at ``x``'s size and gets ``model``'s weights
+    (a kapps model with weights of the reference) by layer name. Its maps must equal
+    ``reference_outputs(taps)`` (the reference's own layers, read by name: ``taps`` are
+    ``(name, input layer name, class)``) and, for the
+    functional builder, the same layers of ``model``; ``feature_info`` must describe them:
+    channels, and reductions that are distinct powers of two whose maps have the size the
+    stride gives (``valid`` convolutions may trim a few pixels: LeNet-5 six).
+    """
+    size = x.shape[1]
+    features = kapps.get_model(name, weights=None, input_shape=x.shape[1:], features_only=True, builder=builder)
+    copy_weights_by_name(model, features)
+    info = features.feature_info
+    names = [level["name"] for level in info]
+    producers = {id(t): (op, parents) for t, op, parents in tensor_graph(features.outputs)}
+    taps = []
+    for output in features.outputs:
+        operation, parents = producers[id(output)]
+        taps.append((operation.name, producers[id(parents[0])][0].name, type(operation)))
+    maps = features(x, training=False)
+    maps = [np.asarray(m) for m in (maps if isinstance(maps, (list, tuple)) else [maps])]
+    expected = [reference_outputs(taps)]
+    if builder == "functional":
+        expected.append(keras.Model(model.input, [model.get_layer(n).output for n in names])(x, training=False))
+    for reference in expected:
+        reference = reference if isinstance(reference, (list, tuple)) else [reference]
+        for level, got, want in zip(info, maps, reference):
+            want = np.asarray(want)
+            error = float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(want))))
+            assert error <= tolerance, (name, builder, level, error)
+    reductions = [level["reduction"] for level in info]
+    assert reductions == sorted(set(reductions)) and all(r & (r - 1) == 0 and r >= 2 for r in reductions), info
+    for level, got in zip(info, maps):
+        assert got.shape[-1] == level["channels"], (name, level, got.shape)
+        assert size / level["reduction"] - 6 <= got.shape[1] <= -(-size // level["reduction"]), (name, level, got.shape)
+    assert kapps.features_of(features) == list(info), (name, builder)
+    del features

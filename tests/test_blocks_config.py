@@ -72,6 +72,10 @@ EXAMPLES = {
                       (5, 5, 8)),
     "ConvPoolStage": (lambda: B.ConvPoolStage(4, 2, names="block1_"), (6, 6, 3)),
     "FlattenDenseClassifier": (lambda: B.FlattenDenseClassifier(5, hidden_units=(6, 4), dropout=0.5), (3, 3, 2)),
+    "ASPP": (lambda: B.ASPP(6, rates=(2, 3), names="aspp_"), (5, 5, 4)),
+    # x upsampled to 6x6 is resized to the 7x7 skip (an encoder's valid padding), the skip projected
+    "DecoderStage": (lambda: B.DecoderStage(6, skip_filters=3, names="dec_"), [(3, 3, 8), (7, 7, 4)]),
+    "SegmentationHead": (lambda: B.SegmentationHead(3, size=(10, 10), names="seg_"), (5, 5, 4)),
 }
 
 
@@ -153,6 +157,9 @@ cases = {
     "ConvClassifier": (lambda f: B.ConvClassifier(5, hidden_filters=8, data_format=f), [(5, 5, 4)]),
     "FlattenDenseClassifier": (lambda f: B.FlattenDenseClassifier(5, hidden_units=(6,), data_format=f),
                                [(3, 3, 2)]),
+    "DecoderStage": (lambda f: B.DecoderStage(6, skip_filters=3, names="d_", data_format=f), [(3, 3, 8), (7, 7, 4)]),
+    "ASPP": (lambda f: B.ASPP(6, rates=(2, 3), names="a_", data_format=f), [(5, 5, 4)]),
+    "SegmentationHead": (lambda f: B.SegmentationHead(3, size=(10, 10), names="h_", data_format=f), [(5, 5, 4)]),
 }
 to_first = lambda x: np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
 to_last = lambda y: np.transpose(y, (0, 2, 3, 1)) if y.ndim == 4 else y
@@ -186,7 +193,7 @@ def test_channels_first_blocks_match_channels_last_on_transposed_inputs():
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     differences = json.loads(run.stdout.strip().splitlines()[-1])
-    assert len(differences) == 11
+    assert len(differences) == 14
     assert max(differences.values()) <= 1e-5, differences
 
 

@@ -309,3 +309,20 @@ def test_local_response_normalization_matches_tensorflow():
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="size"):
         LocalResponseNormalization(size=4)
+
+
+# -- features_only ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "googlenet"])
+def test_features_are_the_full_models_own_layers(name):
+    """No reference model has their weights: the feature maps of both builders equal the layers
+    they name in the full kapps model (random weights), at a size every level reaches."""
+    from parity import check_features
+
+    size = {"lenet5": 32, "alexnet": 99, "googlenet": 96}[name]
+    spec = get_spec(name)
+    full = kapps.get_model(name, weights=None, input_shape=(size, size, spec.input_channels))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, spec.input_channels)).astype("float32")
+    for builder in ("functional", "sequential"):
+        check_features(name, builder, full, x, lambda taps: keras.Model(
+            full.input, [full.get_layer(n).output for n, _, _ in taps])(x, training=False))

@@ -36,7 +36,8 @@ def test_constructor_is_a_documented_function_of_its_family(name):
     assert fn.__module__ == f"kapps.models.{spec.family}"
     assert getattr(kapps, spec.keras_name) is fn
     assert ">>> " in fn.__doc__
-    assert inspect.signature(fn).parameters["builder"].kind is inspect.Parameter.KEYWORD_ONLY
+    for keyword in ("builder", "features_only", "out_indices"):  # what kapps adds is keyword-only
+        assert inspect.signature(fn).parameters[keyword].kind is inspect.Parameter.KEYWORD_ONLY, keyword
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import pytest
 
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+
 import kapps
 from kapps.blocks import ConvNeXtBlock, LayerScale, NASNetNormalCell, NASNetReductionCell
 from kapps.registry import get_spec
@@ -41,9 +43,9 @@ def test_signature_is_keras_plus_keyword_only_builder(name):
     ours = inspect.signature(getattr(kapps, CONSTRUCTORS[name]))
     theirs = inspect.signature(getattr(keras.applications, CONSTRUCTORS[name]))
     params = list(ours.parameters.values())
-    assert params[-1].name == "builder" and params[-1].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params[-1].default == "functional"
-    assert [(p.name, p.default) for p in params[:-1]] == [(p.name, p.default) for p in theirs.parameters.values()]
+    assert [(p.name, p.default, p.kind) for p in params[-3:]] == [
+        ("builder", "functional", KEYWORD_ONLY), ("features_only", False, KEYWORD_ONLY), ("out_indices", None, KEYWORD_ONLY)]
+    assert [(p.name, p.default) for p in params[:-3]] == [(p.name, p.default) for p in theirs.parameters.values()]
     assert get_spec(name).keras_name == CONSTRUCTORS[name]
     assert name in kapps.list_models()
 

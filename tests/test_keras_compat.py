@@ -63,6 +63,20 @@ def test_call_graph_splices_a_nested_model_into_the_outer_graph():
 
 
 
+def test_tensor_graph_lists_every_tensor_once_inputs_first_also_for_a_reused_layer():
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(3, name="shared")
+    a = keras.layers.Dense(3, name="a")(inputs)
+    out = keras.layers.Add(name="add")([a, dense(inputs)])
+    keras.Model(inputs, dense(out))  # the layer's first graph: a second node follows
+    again = dense(out)
+    graph = compat.tensor_graph(again)
+    assert isinstance(graph[0][1], keras.layers.InputLayer)
+    assert [op.name for _, op, _ in graph][-2:] == ["add", "shared"]
+    assert len({id(t) for t, _, _ in graph}) == len(graph) == 5
+    assert [len(parents) for _, op, parents in graph if op.name == "add"] == [2]
+
+
 # -- training (fine_tune) -----------------------------------------------------------------
 MULTI_WORKER = """
 import json, os

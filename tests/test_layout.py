@@ -21,11 +21,12 @@ RANKS: dict[str, int] = {
     "blocks": 3,
     "builders": 4, "registry": 4,
     "validation": 5, "transforms": 5,
-    "factory": 6,
-    "models": 7,
-    "finetune": 8, "tools": 8,
-    "": 9,  # the package root: its lazy public names
-    "cli": 10,
+    "features": 6,
+    "factory": 7,
+    "models": 8,
+    "finetune": 9, "tools": 9, "segmentation": 9,
+    "": 10,  # the package root: its lazy public names
+    "cli": 11,
 }
 
 

@@ -6,7 +6,9 @@ preprocessed the family's way. Logits are compared (classifier_activation=None),
 the check is not hidden by a softmax.
 
 Every model is compared at the smallest input its architecture accepts (``min_size``),
-with its 1000-class top. The same functional model then has keras.applications' weighted
+with its 1000-class top. Its ``features_only=True`` model (both builders, the same weights)
+must give the maps of the layers it names, in keras.applications' model and in kapps' own.
+The same functional model then has keras.applications' weighted
 layers and weights (tests/parity.py), its registry metadata (parameters, and FLOPs counted
 at the default size; tests/test_registry.py does the models this cannot cover), and
 passes through ``kapps.optimize_for_inference`` (BatchNorm folded), which must compute
@@ -24,7 +26,7 @@ import pytest
 import kapps
 from kapps.registry import get_spec
 from kapps.tools.flops import count_flops
-from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, compare, randomize_batch_norm, smallest_of_each_family
+from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, check_features, compare, reference_taps, randomize_batch_norm, smallest_of_each_family
 from conftest import photo
 
 TOLERANCE = 1e-4
@@ -83,9 +85,10 @@ def metadata_is_exact(name: str, model: keras.Model) -> None:
 def test_parity_smallest_size(name):
     size = get_spec(name).min_size
 
-    def inspect(builder: str, model: keras.Model, x) -> None:
+    def inspect(builder: str, model: keras.Model, x, ref: keras.Model) -> None:
         if builder == "functional":
             metadata_is_exact(name, model)
+        check_features(name, builder, model, x, lambda names: reference_taps(ref, names, x))
         optimized_computes_the_same(builder, model, x)
 
     diffs = compare(name, photo(size), include_top=True, classifier_activation=None, input_shape=(size, size, 3),
@@ -102,5 +105,5 @@ def test_registry_covers_every_keras_application():
     ours = {get_spec(n).keras_name for n in kapps.list_models()}
     assert len(keras_functions) == 40 and keras_functions <= ours, sorted(keras_functions - ours)
     for name in keras_functions:
-        assert inspect.signature(getattr(kapps, name)).parameters.keys() - {"builder"} == \
+        assert inspect.signature(getattr(kapps, name)).parameters.keys() - {"builder", "features_only", "out_indices"} == \
             inspect.signature(getattr(keras.applications, name)).parameters.keys(), name

@@ -34,7 +34,7 @@ from kapps.tools.flops import count_flops
 from kapps.utils.layers import leaf_layers
 from kapps.weights import manifest
 from kapps.weights.h5io import assign_by_name
-from parity import randomize_batch_norm
+from parity import check_features, randomize_batch_norm
 
 TOLERANCE = 1e-4
 FAMILIES = ("regnet", "resnet_rs")
@@ -113,6 +113,8 @@ def pooled_features(model: keras.Model, builder: str, pool_name: str, x: np.ndar
 def check(name: str, size: int, *, metadata: bool, build_no_top: bool) -> None:
     """Top logits and pooled features of both builders against one tf_keras model.
 
+    With ``metadata`` (the smallest size), also ``features_only=True`` of both builders against
+    the tf_keras layers it names.
     The pooled features are read inside the model with the top; ``build_no_top`` also builds
     ``include_top=False, pooling="avg"`` and compares its output (the smallest model of each
     family: the no-top head is the family's, the same for all its models).
@@ -134,6 +136,9 @@ def check(name: str, size: int, *, metadata: bool, build_no_top: bool) -> None:
         assign_by_name(model, weights, f"model {ref.name!r}")
         assert relative(model(x, training=False), expected_logits) <= TOLERANCE, (builder, "top")
         assert relative(pooled_features(model, builder, POOL_LAYER[spec.family], x), expected_pooled) <= TOLERANCE, (builder, "pooled")
+        if metadata:
+            check_features(name, builder, model, x, lambda taps: [t.numpy() for t in tf_keras.Model(
+                ref.input, [ref.get_layer(n).output for n, _, _ in taps])(x, training=False)])
         if build_no_top:
             pooled = kapps.get_model(name, weights=None, include_top=False, pooling="avg", input_shape=shape,
                                      builder=builder)
@@ -204,7 +209,8 @@ def test_files_from_a_later_tf_keras_session_load_too(tmp_path):
 def test_signature_is_tf_keras_s(name):
     ours = inspect.signature(model_function(name))
     theirs = inspect.signature(getattr(tf_keras.applications, get_spec(name).keras_name))
-    assert [p for p in ours.parameters.values() if p.name != "builder"] == list(theirs.parameters.values())
+    assert [p for p in ours.parameters.values() if p.name not in ("builder", "features_only", "out_indices")] == \
+        list(theirs.parameters.values())
     assert ours.parameters["builder"].kind is inspect.Parameter.KEYWORD_ONLY
 
 

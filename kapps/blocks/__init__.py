@@ -24,6 +24,7 @@ from kapps.blocks.activations import make_activation, relu6
 from kapps.blocks.base import Block, Names, apply
 from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
 from kapps.blocks.convnext import ConvNeXtBlock, LayerScale
+from kapps.blocks.decoder import ASPP, DecoderStage, SegmentationHead, conv_stack
 from kapps.blocks.dense import DenseLayer, DenseBlock, Transition, DENSENET_BN_EPSILON
 from kapps.blocks.grouped import GroupedBottleneck
 from kapps.blocks.heads import (
@@ -51,7 +52,8 @@ from kapps.blocks.widths import make_divisible
 
 __all__ = [
     "make_activation", "relu6", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable", "batch_norm",
-    "ConvNeXtBlock", "LayerScale", "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
+    "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead", "conv_stack",
+    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
     "GroupedBottleneck", "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",

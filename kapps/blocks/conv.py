@@ -45,6 +45,7 @@ class ConvBNAct(Block):
             ``correct_pad``) or ``"bottom_right"`` (always one pixel at bottom/right).
         bn_scale: whether BatchNorm has a learned scale (gamma); Inception has none.
         groups: grouped convolution (``Conv2D(groups=...)``), e.g. AlexNet's two towers.
+        dilation_rate: atrous (dilated) convolution rate, e.g. DeepLab's ASPP (with ``strides=1``).
         data_format: ``"channels_last"``, ``"channels_first"``, or None for
             ``keras.config.image_data_format()`` at construction.
 
@@ -72,6 +73,7 @@ class ConvBNAct(Block):
         pad_mode: str = "correct",
         bn_scale: bool = True,
         groups: int = 1,
+        dilation_rate: int | tuple[int, int] = 1,
         data_format: str | None = None,
         **kwargs: Any,
     ):
@@ -92,12 +94,12 @@ class ConvBNAct(Block):
         if depthwise:
             self.conv = keras.layers.DepthwiseConv2D(
                 kernel_size, strides=strides, padding=conv_padding, depth_multiplier=depth_multiplier,
-                use_bias=use_bias, data_format=fmt, name=names("conv"),
+                use_bias=use_bias, dilation_rate=dilation_rate, data_format=fmt, name=names("conv"),
             )
         else:
             self.conv = keras.layers.Conv2D(
                 filters, kernel_size, strides=strides, padding=conv_padding, use_bias=use_bias,
-                groups=groups, data_format=fmt, name=names("conv"),
+                groups=groups, dilation_rate=dilation_rate, data_format=fmt, name=names("conv"),
             )
         self.bn = batch_norm(names("bn"), bn_epsilon, bn_momentum, bn_scale, self.channel_axis) if bn else None
         self.act = make_activation(activation, names("act"))

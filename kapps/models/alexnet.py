@@ -102,7 +102,8 @@ SPEC = ModelSpec(
 
 @register(SPEC)
 def AlexNet(input_shape=None, include_top=True, weights=None, input_tensor=None, pooling=None, classes=1000,
-            classifier_activation="softmax", name="alexnet", *, builder: str = "functional") -> keras.Model:
+            classifier_activation="softmax", name="alexnet", *, builder: str = "functional",
+            features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """AlexNet as in the 2012 paper: two towers (grouped convolutions), LRN, 60,965,224 parameters.
 
     The keras.applications argument pattern; ``weights`` defaults to None because no

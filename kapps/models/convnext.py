@@ -162,7 +162,8 @@ SPECS = {
 @register(SPECS["convnext_tiny"])
 def ConvNeXtTiny(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
                  input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="convnext_tiny",
-                 *, builder: str = "functional") -> keras.Model:
+                 *, builder: str = "functional",
+                 features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ConvNeXt-T (stages of 3, 3, 9, 3 blocks, 96 to 768 channels), with keras.applications' signature.
 
     Arguments are those of ``keras.applications.ConvNeXtTiny``: ``include_preprocessing``
@@ -182,7 +183,8 @@ def ConvNeXtTiny(include_top=True, include_preprocessing=True, weights="imagenet
 @register(SPECS["convnext_small"])
 def ConvNeXtSmall(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
                   input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
-                  name="convnext_small", *, builder: str = "functional") -> keras.Model:
+                  name="convnext_small", *, builder: str = "functional",
+                  features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ConvNeXt-S (stages of 3, 3, 27, 3 blocks, 96 to 768 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
@@ -195,7 +197,8 @@ def ConvNeXtSmall(include_top=True, include_preprocessing=True, weights="imagene
 @register(SPECS["convnext_base"])
 def ConvNeXtBase(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
                  input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="convnext_base",
-                 *, builder: str = "functional") -> keras.Model:
+                 *, builder: str = "functional",
+                 features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ConvNeXt-B (stages of 3, 3, 27, 3 blocks, 128 to 1024 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
@@ -208,7 +211,8 @@ def ConvNeXtBase(include_top=True, include_preprocessing=True, weights="imagenet
 @register(SPECS["convnext_large"])
 def ConvNeXtLarge(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
                   input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
-                  name="convnext_large", *, builder: str = "functional") -> keras.Model:
+                  name="convnext_large", *, builder: str = "functional",
+                  features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ConvNeXt-L (stages of 3, 3, 27, 3 blocks, 192 to 1536 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps
@@ -221,7 +225,8 @@ def ConvNeXtLarge(include_top=True, include_preprocessing=True, weights="imagene
 @register(SPECS["convnext_xlarge"])
 def ConvNeXtXLarge(include_top=True, include_preprocessing=True, weights="imagenet", input_tensor=None,
                    input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
-                   name="convnext_xlarge", *, builder: str = "functional") -> keras.Model:
+                   name="convnext_xlarge", *, builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ConvNeXt-XL (stages of 3, 3, 27, 3 blocks, 256 to 2048 channels); arguments as :func:`ConvNeXtTiny`.
 
     >>> import kapps

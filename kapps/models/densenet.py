@@ -81,7 +81,8 @@ SPECS = {
 
 @register(SPECS["densenet121"])
 def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="densenet121", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="densenet121", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """DenseNet-121 (dense blocks of 6, 12, 24, 16 layers), with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.DenseNet121``; keyword-only ``builder``
@@ -99,7 +100,8 @@ def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_s
 
 @register(SPECS["densenet169"])
 def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="densenet169", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="densenet169", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """DenseNet-169 (dense blocks of 6, 12, 32, 32 layers); arguments as :func:`DenseNet121`.
 
     >>> import kapps
@@ -111,7 +113,8 @@ def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_s
 
 @register(SPECS["densenet201"])
 def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="densenet201", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="densenet201", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """DenseNet-201 (dense blocks of 6, 12, 48, 32 layers); arguments as :func:`DenseNet121`.
 
     >>> import kapps

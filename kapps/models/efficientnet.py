@@ -171,7 +171,8 @@ SPECS = {f"efficientnet_{variant}": efficientnet_spec(variant) for variant in VA
 @register(SPECS["efficientnet_b0"])
 def EfficientNetB0(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb0", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB0 (224 px, width x1.0, depth x1.0), with keras.applications' signature and layer names.
 
     The arguments are those of ``keras.applications.EfficientNetB0``. The model rescales
@@ -189,7 +190,8 @@ def EfficientNetB0(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b1"])
 def EfficientNetB1(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb1", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB1 (240 px, width x1.0, depth x1.1); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -202,7 +204,8 @@ def EfficientNetB1(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b2"])
 def EfficientNetB2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb2", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB2 (260 px, width x1.1, depth x1.2); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -215,7 +218,8 @@ def EfficientNetB2(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b3"])
 def EfficientNetB3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb3", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB3 (300 px, width x1.2, depth x1.4); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -228,7 +232,8 @@ def EfficientNetB3(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b4"])
 def EfficientNetB4(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb4", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB4 (380 px, width x1.4, depth x1.8); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -241,7 +246,8 @@ def EfficientNetB4(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b5"])
 def EfficientNetB5(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb5", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB5 (456 px, width x1.6, depth x2.2); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -254,7 +260,8 @@ def EfficientNetB5(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b6"])
 def EfficientNetB6(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb6", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB6 (528 px, width x1.8, depth x2.6); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps
@@ -267,7 +274,8 @@ def EfficientNetB6(include_top=True, weights="imagenet", input_tensor=None, inpu
 @register(SPECS["efficientnet_b7"])
 def EfficientNetB7(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                    classes=1000, classifier_activation="softmax", name="efficientnetb7", *,
-                   builder: str = "functional") -> keras.Model:
+                   builder: str = "functional",
+                   features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetB7 (600 px, width x2.0, depth x3.1); arguments as :func:`EfficientNetB0`.
 
     >>> import kapps

@@ -205,7 +205,8 @@ SPECS = {f"efficientnet_v2_{variant}": efficientnet_v2_spec(variant) for variant
 @register(SPECS["efficientnet_v2_b0"])
 def EfficientNetV2B0(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                      classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                     name="efficientnetv2-b0", *, builder: str = "functional") -> keras.Model:
+                     name="efficientnetv2-b0", *, builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2B0 (224 px), with keras.applications' signature and layer names.
 
     The arguments are those of ``keras.applications.EfficientNetV2B0``. With
@@ -224,7 +225,8 @@ def EfficientNetV2B0(include_top=True, weights="imagenet", input_tensor=None, in
 @register(SPECS["efficientnet_v2_b1"])
 def EfficientNetV2B1(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                      classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                     name="efficientnetv2-b1", *, builder: str = "functional") -> keras.Model:
+                     name="efficientnetv2-b1", *, builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2B1 (240 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps
@@ -237,7 +239,8 @@ def EfficientNetV2B1(include_top=True, weights="imagenet", input_tensor=None, in
 @register(SPECS["efficientnet_v2_b2"])
 def EfficientNetV2B2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                      classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                     name="efficientnetv2-b2", *, builder: str = "functional") -> keras.Model:
+                     name="efficientnetv2-b2", *, builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2B2 (260 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps
@@ -250,7 +253,8 @@ def EfficientNetV2B2(include_top=True, weights="imagenet", input_tensor=None, in
 @register(SPECS["efficientnet_v2_b3"])
 def EfficientNetV2B3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                      classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                     name="efficientnetv2-b3", *, builder: str = "functional") -> keras.Model:
+                     name="efficientnetv2-b3", *, builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2B3 (300 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps
@@ -263,7 +267,8 @@ def EfficientNetV2B3(include_top=True, weights="imagenet", input_tensor=None, in
 @register(SPECS["efficientnet_v2_s"])
 def EfficientNetV2S(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                    name="efficientnetv2-s", *, builder: str = "functional") -> keras.Model:
+                    name="efficientnetv2-s", *, builder: str = "functional",
+                    features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2S (384 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps
@@ -276,7 +281,8 @@ def EfficientNetV2S(include_top=True, weights="imagenet", input_tensor=None, inp
 @register(SPECS["efficientnet_v2_m"])
 def EfficientNetV2M(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                    name="efficientnetv2-m", *, builder: str = "functional") -> keras.Model:
+                    name="efficientnetv2-m", *, builder: str = "functional",
+                    features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2M (480 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps
@@ -289,7 +295,8 @@ def EfficientNetV2M(include_top=True, weights="imagenet", input_tensor=None, inp
 @register(SPECS["efficientnet_v2_l"])
 def EfficientNetV2L(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                     classes=1000, classifier_activation="softmax", include_preprocessing=True,
-                    name="efficientnetv2-l", *, builder: str = "functional") -> keras.Model:
+                    name="efficientnetv2-l", *, builder: str = "functional",
+                    features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """EfficientNetV2L (480 px); arguments as :func:`EfficientNetV2B0`.
 
     >>> import kapps

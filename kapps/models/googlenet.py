@@ -199,6 +199,8 @@ def GoogLeNet(
     name="googlenet",
     *,
     builder: str = "functional",
+    features_only: bool = False,
+    out_indices: tuple[int, ...] | None = None,
     aux_classifiers: bool = False,
 ):
     """GoogLeNet (Inception v1) as in Table 1 of the paper: 6,998,552 parameters at 1000 classes.
@@ -222,6 +224,7 @@ def GoogLeNet(
         manifest.find(SPEC.name, include_top)  # raises: GoogLeNet has no official ImageNet weights
     options = GoogLeNetOptions(aux_classifiers)
     options.check(weights)
+    validation.check_features(features_only, out_indices, pooling, aux_classifiers)
     if aux_classifiers and not include_top:
         raise ValueError(
             "`aux_classifiers=True` needs include_top=True (the auxiliary classifiers are training heads "
@@ -236,7 +239,8 @@ def GoogLeNet(
     model = build_model(
         SPEC, options, input_shape=input_shape, include_top=include_top,
         weights=None if aux_classifiers else weights, input_tensor=input_tensor, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, builder=builder,
+        classifier_activation=classifier_activation, name=name, builder=builder, features_only=features_only,
+        out_indices=out_indices,
     )
     if not aux_classifiers:
         return model

@@ -110,7 +110,8 @@ SPEC = ModelSpec(
 @register(SPEC)
 def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                       classes=1000, classifier_activation="softmax", name="inception_resnet_v2", *,
-                      builder: str = "functional") -> keras.Model:
+                      builder: str = "functional",
+                      features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """InceptionResNetV2, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.InceptionResNetV2`` (input 299x299x3

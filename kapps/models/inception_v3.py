@@ -110,7 +110,8 @@ SPEC = ModelSpec(
 
 @register(SPEC)
 def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="inception_v3", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="inception_v3", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """InceptionV3, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.InceptionV3`` (input 299x299x3 by

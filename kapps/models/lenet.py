@@ -91,7 +91,8 @@ SPEC = ModelSpec(
 
 @register(SPEC)
 def LeNet5(input_shape=None, include_top=True, weights=None, input_tensor=None, pooling=None, classes=10,
-           classifier_activation="softmax", name="lenet5", *, builder: str = "functional") -> keras.Model:
+           classifier_activation="softmax", name="lenet5", *, builder: str = "functional",
+           features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """LeNet-5 for 32x32 grayscale images (28x28 are zero-padded to 32x32).
 
     The keras.applications argument pattern, with defaults fitted to a model that has no

@@ -86,7 +86,8 @@ SPEC = ModelSpec(
 @register(SPEC)
 def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True, weights="imagenet",
               input_tensor=None, pooling=None, classes=1000, classifier_activation="softmax", name=None, *,
-              builder: str = "functional") -> keras.Model:
+              builder: str = "functional",
+              features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """MobileNet (v1), with keras.applications' signature and layer names.
 
     ``alpha`` is the width multiplier (ImageNet files: 0.25, 0.5, 0.75, 1.0 at 128-224

@@ -83,7 +83,8 @@ SPEC = ModelSpec(
 @register(SPEC)
 def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet", input_tensor=None, pooling=None,
                 classes=1000, classifier_activation="softmax", name=None, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """MobileNetV2, with keras.applications' signature and layer names.
 
     Args are those of ``keras.applications.MobileNetV2``; ``alpha`` is the width

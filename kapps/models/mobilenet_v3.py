@@ -208,7 +208,8 @@ SPECS = {f"mobilenet_v3_{size}": mobilenet_v3_spec(size) for size in SIZES}
 def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights="imagenet",
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
                      include_preprocessing=True, name="MobileNetV3Small", *,
-                     builder: str = "functional") -> keras.Model:
+                     builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """MobileNetV3Small, with keras.applications' signature and layer names.
 
     The arguments are those of ``keras.applications.MobileNetV3Small``: ``alpha`` is the
@@ -234,7 +235,8 @@ def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_to
 def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights="imagenet",
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
                      include_preprocessing=True, name="MobileNetV3Large", *,
-                     builder: str = "functional") -> keras.Model:
+                     builder: str = "functional",
+                     features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """MobileNetV3Large; arguments as :func:`MobileNetV3Small`.
 
     >>> import kapps

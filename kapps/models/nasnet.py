@@ -102,7 +102,8 @@ def _static_input_shape(model: str, input_shape: Any, input_tensor: Any, include
 @register(SPECS["nasnet_mobile"])
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None, pooling=None,
                  classes=1000, classifier_activation="softmax", name="nasnet_mobile", *,
-                 builder: str = "functional") -> keras.Model:
+                 builder: str = "functional",
+                 features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """NASNet-A (4 @ 1056), 224 px, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.NASNetMobile`` (without a top and
@@ -120,7 +121,8 @@ def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_t
 
 @register(SPECS["nasnet_large"])
 def NASNetLarge(input_shape=None, include_top=True, weights="imagenet", input_tensor=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="nasnet_large", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="nasnet_large", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """NASNet-A (6 @ 4032), 331 px; arguments as :func:`NASNetMobile`.
 
     Without a top and without ``input_shape`` the input is 331 x 331 x 3 (Keras builds

@@ -195,7 +195,8 @@ SPECS = {f"regnet{variant}": regnet_spec(variant) for variant in VARIANTS}
 @register(SPECS["regnetx002"])
 def RegNetX002(model_name="regnetx002", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-200MF (stages of 1, 1, 4, 7 X blocks, 24 to 368 channels, groups of 8).
 
     The arguments are those of ``tf.keras.applications.RegNetX002``: ``model_name`` names the
@@ -214,7 +215,8 @@ def RegNetX002(model_name="regnetx002", include_top=True, include_preprocessing=
 @register(SPECS["regnetx004"])
 def RegNetX004(model_name="regnetx004", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-400MF (depths 1-2-7-12, widths 32 to 384, group width 16); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -227,7 +229,8 @@ def RegNetX004(model_name="regnetx004", include_top=True, include_preprocessing=
 @register(SPECS["regnetx006"])
 def RegNetX006(model_name="regnetx006", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-600MF (depths 1-3-5-7, widths 48 to 528, group width 24); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -240,7 +243,8 @@ def RegNetX006(model_name="regnetx006", include_top=True, include_preprocessing=
 @register(SPECS["regnetx008"])
 def RegNetX008(model_name="regnetx008", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-800MF (depths 1-3-7-5, widths 64 to 672, group width 16); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -253,7 +257,8 @@ def RegNetX008(model_name="regnetx008", include_top=True, include_preprocessing=
 @register(SPECS["regnetx016"])
 def RegNetX016(model_name="regnetx016", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-1.6GF (depths 2-4-10-2, widths 72 to 912, group width 24); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -266,7 +271,8 @@ def RegNetX016(model_name="regnetx016", include_top=True, include_preprocessing=
 @register(SPECS["regnetx032"])
 def RegNetX032(model_name="regnetx032", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-3.2GF (depths 2-6-15-2, widths 96 to 1008, group width 48); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -279,7 +285,8 @@ def RegNetX032(model_name="regnetx032", include_top=True, include_preprocessing=
 @register(SPECS["regnetx040"])
 def RegNetX040(model_name="regnetx040", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-4GF (depths 2-5-14-2, widths 80 to 1360, group width 40); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -292,7 +299,8 @@ def RegNetX040(model_name="regnetx040", include_top=True, include_preprocessing=
 @register(SPECS["regnetx064"])
 def RegNetX064(model_name="regnetx064", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-6.4GF (depths 2-4-10-1, widths 168 to 1624, group width 56); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -305,7 +313,8 @@ def RegNetX064(model_name="regnetx064", include_top=True, include_preprocessing=
 @register(SPECS["regnetx080"])
 def RegNetX080(model_name="regnetx080", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-8GF (depths 2-5-15-1, widths 80 to 1920, group width 120); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -318,7 +327,8 @@ def RegNetX080(model_name="regnetx080", include_top=True, include_preprocessing=
 @register(SPECS["regnetx120"])
 def RegNetX120(model_name="regnetx120", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-12GF (depths 2-5-11-1, widths 224 to 2240, group width 112); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -331,7 +341,8 @@ def RegNetX120(model_name="regnetx120", include_top=True, include_preprocessing=
 @register(SPECS["regnetx160"])
 def RegNetX160(model_name="regnetx160", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-16GF (depths 2-6-13-1, widths 256 to 2048, group width 128); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -344,7 +355,8 @@ def RegNetX160(model_name="regnetx160", include_top=True, include_preprocessing=
 @register(SPECS["regnetx320"])
 def RegNetX320(model_name="regnetx320", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetX-32GF (depths 2-7-13-1, widths 336 to 2520, group width 168); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -357,7 +369,8 @@ def RegNetX320(model_name="regnetx320", include_top=True, include_preprocessing=
 @register(SPECS["regnety002"])
 def RegNetY002(model_name="regnety002", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-200MF (depths 1-1-4-7, widths 24 to 368, group width 8); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -370,7 +383,8 @@ def RegNetY002(model_name="regnety002", include_top=True, include_preprocessing=
 @register(SPECS["regnety004"])
 def RegNetY004(model_name="regnety004", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-400MF (depths 1-3-6-6, widths 48 to 440, group width 8); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -383,7 +397,8 @@ def RegNetY004(model_name="regnety004", include_top=True, include_preprocessing=
 @register(SPECS["regnety006"])
 def RegNetY006(model_name="regnety006", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-600MF (depths 1-3-7-4, widths 48 to 608, group width 16); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -396,7 +411,8 @@ def RegNetY006(model_name="regnety006", include_top=True, include_preprocessing=
 @register(SPECS["regnety008"])
 def RegNetY008(model_name="regnety008", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-800MF (depths 1-3-8-2, widths 64 to 768, group width 16); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -409,7 +425,8 @@ def RegNetY008(model_name="regnety008", include_top=True, include_preprocessing=
 @register(SPECS["regnety016"])
 def RegNetY016(model_name="regnety016", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-1.6GF (depths 2-6-17-2, widths 48 to 888, group width 24); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -422,7 +439,8 @@ def RegNetY016(model_name="regnety016", include_top=True, include_preprocessing=
 @register(SPECS["regnety032"])
 def RegNetY032(model_name="regnety032", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-3.2GF (depths 2-5-13-1, widths 72 to 1512, group width 24); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -435,7 +453,8 @@ def RegNetY032(model_name="regnety032", include_top=True, include_preprocessing=
 @register(SPECS["regnety040"])
 def RegNetY040(model_name="regnety040", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-4GF (depths 2-6-12-2, widths 128 to 1088, group width 64); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -448,7 +467,8 @@ def RegNetY040(model_name="regnety040", include_top=True, include_preprocessing=
 @register(SPECS["regnety064"])
 def RegNetY064(model_name="regnety064", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-6.4GF (depths 2-7-14-2, widths 144 to 1296, group width 72); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -461,7 +481,8 @@ def RegNetY064(model_name="regnety064", include_top=True, include_preprocessing=
 @register(SPECS["regnety080"])
 def RegNetY080(model_name="regnety080", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-8GF (depths 2-4-10-1, widths 168 to 2016, group width 56); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -474,7 +495,8 @@ def RegNetY080(model_name="regnety080", include_top=True, include_preprocessing=
 @register(SPECS["regnety120"])
 def RegNetY120(model_name="regnety120", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-12GF (depths 2-5-11-1, widths 224 to 2240, group width 112); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -487,7 +509,8 @@ def RegNetY120(model_name="regnety120", include_top=True, include_preprocessing=
 @register(SPECS["regnety160"])
 def RegNetY160(model_name="regnety160", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-16GF (depths 2-4-11-1, widths 224 to 3024, group width 112); as :func:`RegNetX002`.
 
     >>> import kapps
@@ -500,7 +523,8 @@ def RegNetY160(model_name="regnety160", include_top=True, include_preprocessing=
 @register(SPECS["regnety320"])
 def RegNetY320(model_name="regnety320", include_top=True, include_preprocessing=True, weights="imagenet",
                input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """RegNetY-32GF (depths 2-5-12-1, widths 232 to 3712, group width 232); as :func:`RegNetX002`.
 
     >>> import kapps

@@ -78,7 +78,8 @@ SPECS = {
 
 @register(SPECS["resnet50"])
 def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="resnet50", *, builder: str = "functional") -> keras.Model:
+             classifier_activation="softmax", name="resnet50", *, builder: str = "functional",
+             features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet50 (stages of 3, 4, 6, 3 bottlenecks), with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.ResNet50``; keyword-only ``builder`` is
@@ -95,7 +96,8 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
 
 @register(SPECS["resnet101"])
 def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-              classifier_activation="softmax", name="resnet101", *, builder: str = "functional") -> keras.Model:
+              classifier_activation="softmax", name="resnet101", *, builder: str = "functional",
+              features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet101 (stages of 3, 4, 23, 3 bottlenecks); arguments as :func:`ResNet50`.
 
     >>> import kapps
@@ -107,7 +109,8 @@ def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_sha
 
 @register(SPECS["resnet152"])
 def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-              classifier_activation="softmax", name="resnet152", *, builder: str = "functional") -> keras.Model:
+              classifier_activation="softmax", name="resnet152", *, builder: str = "functional",
+              features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet152 (stages of 3, 8, 36, 3 bottlenecks); arguments as :func:`ResNet50`.
 
     >>> import kapps

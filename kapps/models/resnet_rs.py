@@ -206,7 +206,8 @@ SPECS = {f"resnet_rs{depth}": resnet_rs_spec(depth) for depth in VARIANTS}
 @register(SPECS["resnet_rs50"])
 def ResNetRS50(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                classifier_activation="softmax", include_preprocessing=True, *,
-               builder: str = "functional") -> keras.Model:
+               builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-50 (stages of 3, 4, 6, 3 blocks; ImageNet files at 160 px).
 
     The arguments (and their order) are those of ``tf.keras.applications.ResNetRS50``:
@@ -226,7 +227,8 @@ def ResNetRS50(include_top=True, weights="imagenet", classes=1000, input_shape=N
 @register(SPECS["resnet_rs101"])
 def ResNetRS101(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-101 (stages of 3, 4, 23, 3 blocks; files at 160, 192 px); as :func:`ResNetRS50`.
 
     >>> import kapps
@@ -239,7 +241,8 @@ def ResNetRS101(include_top=True, weights="imagenet", classes=1000, input_shape=
 @register(SPECS["resnet_rs152"])
 def ResNetRS152(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-152 (stages of 3, 8, 36, 3 blocks; files at 192, 224, 256 px); as :func:`ResNetRS50`.
 
     >>> import kapps
@@ -252,7 +255,8 @@ def ResNetRS152(include_top=True, weights="imagenet", classes=1000, input_shape=
 @register(SPECS["resnet_rs200"])
 def ResNetRS200(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-200 (stages of 3, 24, 36, 3 blocks; files at 256 px); as :func:`ResNetRS50`.
 
     >>> import kapps
@@ -265,7 +269,8 @@ def ResNetRS200(include_top=True, weights="imagenet", classes=1000, input_shape=
 @register(SPECS["resnet_rs270"])
 def ResNetRS270(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-270 (stages of 4, 29, 53, 4 blocks; files at 256 px); as :func:`ResNetRS50`.
 
     >>> import kapps
@@ -278,7 +283,8 @@ def ResNetRS270(include_top=True, weights="imagenet", classes=1000, input_shape=
 @register(SPECS["resnet_rs350"])
 def ResNetRS350(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-350 (stages of 4, 36, 72, 4 blocks; files at 256, 320 px); as :func:`ResNetRS50`.
 
     >>> import kapps
@@ -291,7 +297,8 @@ def ResNetRS350(include_top=True, weights="imagenet", classes=1000, input_shape=
 @register(SPECS["resnet_rs420"])
 def ResNetRS420(include_top=True, weights="imagenet", classes=1000, input_shape=None, input_tensor=None, pooling=None,
                 classifier_activation="softmax", include_preprocessing=True, *,
-                builder: str = "functional") -> keras.Model:
+                builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet-RS-420 (stages of 4, 44, 87, 4 blocks; files at 320 px); as :func:`ResNetRS50`.
 
     >>> import kapps

@@ -54,7 +54,8 @@ SPECS = {
 
 @register(SPECS["resnet50_v2"])
 def ResNet50V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-               classifier_activation="softmax", name="resnet50v2", *, builder: str = "functional") -> keras.Model:
+               classifier_activation="softmax", name="resnet50v2", *, builder: str = "functional",
+               features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet50V2 (3, 4, 6, 3 pre-activation bottlenecks), with keras.applications' signature and names.
 
     Arguments are those of ``keras.applications.ResNet50V2``; keyword-only ``builder`` is
@@ -71,7 +72,8 @@ def ResNet50V2(include_top=True, weights="imagenet", input_tensor=None, input_sh
 
 @register(SPECS["resnet101_v2"])
 def ResNet101V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="resnet101v2", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="resnet101v2", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet101V2 (3, 4, 23, 3 pre-activation bottlenecks); arguments as :func:`ResNet50V2`.
 
     >>> import kapps
@@ -83,7 +85,8 @@ def ResNet101V2(include_top=True, weights="imagenet", input_tensor=None, input_s
 
 @register(SPECS["resnet152_v2"])
 def ResNet152V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name="resnet152v2", *, builder: str = "functional") -> keras.Model:
+                classifier_activation="softmax", name="resnet152v2", *, builder: str = "functional",
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """ResNet152V2 (3, 8, 36, 3 pre-activation bottlenecks); arguments as :func:`ResNet50V2`.
 
     >>> import kapps

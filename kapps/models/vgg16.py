@@ -67,7 +67,8 @@ SPEC = vgg_spec("vgg16", "VGG16", 138_357_544, 30_940_528_640, 71.3, 90.1)
 
 @register(SPEC)
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg16", *, builder: str = "functional") -> keras.Model:
+          classifier_activation="softmax", name="vgg16", *, builder: str = "functional",
+          features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """VGG16, with keras.applications' signature and layer names.
 
     Arguments are those of ``keras.applications.VGG16``; keyword-only ``builder`` is

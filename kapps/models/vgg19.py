@@ -18,7 +18,8 @@ SPEC = vgg_spec("vgg19", "VGG19", 143_667_240, 39_264_124_928, 71.3, 90.0)
 
 @register(SPEC)
 def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg19", *, builder: str = "functional") -> keras.Model:
+          classifier_activation="softmax", name="vgg19", *, builder: str = "functional",
+          features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """VGG19, with keras.applications' signature and layer names (see :func:`kapps.VGG16`).
 
     >>> import kapps

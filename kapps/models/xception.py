@@ -70,7 +70,8 @@ SPEC = ModelSpec(
 
 @register(SPEC)
 def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="xception", *, builder: str = "functional") -> keras.Model:
+             classifier_activation="softmax", name="xception", *, builder: str = "functional",
+             features_only: bool = False, out_indices: tuple[int, ...] | None = None) -> keras.Model:
     """Xception, with keras.applications' signature and layer names (default input 299x299).
 
     Arguments are those of ``keras.applications.Xception`` (inputs at least 71x71);
