@@ -132,9 +132,10 @@ def compare(name: str, images: np.ndarray, builders=("functional", "sequential")
 def reference_taps(ref: keras.Model, taps: list[tuple[str, str, type]], x: np.ndarray) -> list:
     """The outputs on ``x`` of ``ref``'s layers named as ``taps`` (``(name, input layer name, class)``).
 
-    Taps with no layer of their name in keras.applications are read by structure: its NASNet
-    names its activations automatically (``activation_12``; kapps: ``reduction_relu_1_reduce_6``,
-    ``final_relu``), so the tap is the ``ref`` layer of the same class on the same input layer; its
+    Taps with no layer of their name in keras.applications are read by structure: its NASNet and
+    MobileNetV3 name activations automatically (``activation_12``, ``re_lu_2``; kapps:
+    ``reduction_relu_1_reduce_6``, ``expanded_conv_1_expand_activation``), so the tap is the
+    ``ref`` layer on the same input layer (of the same class, if several); its
     ConvNeXt adds each block's residual with an operation, not a layer, so the stage outputs (kapps:
     ``{model}_stage_{s}_block_{j}_add``) are the input of the next downsampling Sequential and, for
     the deepest level, of the head's pooling.
@@ -143,7 +144,8 @@ def reference_taps(ref: keras.Model, taps: list[tuple[str, str, type]], x: np.nd
     head = next(l for l in ref.layers if isinstance(l, (keras.layers.GlobalAveragePooling2D, keras.layers.Flatten)))
     tensors = []
     for name, parent, cls in taps:
-        same = [l for l in ref.layers if type(l) is cls and parent in layers and l.input is layers[parent].output]
+        after = [l for l in ref.layers if parent in layers and l.input is layers[parent].output]
+        same = [l for l in after if type(l) is cls] or (after if len(after) == 1 else [])
         if name in layers:
             tensors.append(layers[name].output)
         elif same:

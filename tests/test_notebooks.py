@@ -61,10 +61,14 @@ def execute(name: str, tmp_path: Path, shared: Path) -> tuple[nbformat.NotebookN
                KAPPS_WEIGHTS_MIRROR="http://127.0.0.1:9/", PYTHONUNBUFFERED="1",
                TMPDIR=str(tmp_path / "tmp"))
     env.pop("MPLBACKEND", None)  # the notebooks draw inline (%matplotlib inline)
-    client = NotebookClient(notebook, km=kernel_manager(tmp_path), timeout=CELL_TIMEOUT,
-                            resources={"metadata": {"path": str(workdir)}})
+    km = kernel_manager(tmp_path)
+    client = NotebookClient(notebook, km=km, timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
-    client.execute(env=env)  # raises CellExecutionError, naming the cell, on the first error
+    try:
+        client.execute(env=env)  # raises CellExecutionError, naming the cell, on the first error
+    finally:  # nbclient leaves a kernel it was handed running (0.5-2.5 GB each, until the suite ends)
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return notebook, time.perf_counter() - start
 
 
