@@ -32,11 +32,13 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def fit_image(image: Any, size: int | Sequence[int], crop: bool = False) -> Any:
+def fit_image(image: Any, size: int | Sequence[int], crop: bool = False, *, interpolation: str = "bilinear") -> Any:
     """Resize one ``(rows, cols, channels)`` image to ``size`` as float32 (antialiased bilinear).
 
     With ``crop``, its centre is first cut to the target aspect ratio (no distortion);
-    otherwise it is stretched. Works eagerly and inside tf.data / tf.function graphs.
+    otherwise it is stretched. ``interpolation="nearest"`` (segmentation masks: class
+    indices stay class indices) takes the same crop and the nearest pixel instead. Works
+    eagerly and inside tf.data / tf.function graphs.
 
     >>> import numpy as np
     >>> tuple(fit_image(np.zeros((40, 80, 3), "uint8"), 20, crop=True).shape)
@@ -55,7 +57,12 @@ def fit_image(image: Any, size: int | Sequence[int], crop: bool = False) -> Any:
         crop_w = tf.minimum(cols, tf.cast(tf.round(tf.cast(rows, tf.float32) * ratio), tf.int32))
         crop_h, crop_w = tf.maximum(crop_h, 1), tf.maximum(crop_w, 1)
         image = tf.image.crop_to_bounding_box(image, (rows - crop_h) // 2, (cols - crop_w) // 2, crop_h, crop_w)
-    image = tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
+    if interpolation == "nearest":
+        image = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="nearest")
+    elif interpolation == "bilinear":
+        image = tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
+    else:
+        raise ValueError(f"`interpolation` must be 'bilinear' or 'nearest'. Received: interpolation={interpolation!r}")
     return tf.ensure_shape(image, [height, width, channels])
 
 

@@ -34,6 +34,7 @@ from kapps.blocks.inception import (
     Conv, Pool, Fork, InceptionModule, ScaleAdd, ScaledResidual, inception_conv, output_channels, pool_layer,
 )
 from kapps.blocks.inverted_residual import InvertedResidual
+from kapps.blocks.losses import SegmentationLoss
 from kapps.blocks.mbconv import FusedMBConv, MBConv, MBCONV_NAMES, FUSED_MBCONV_NAMES
 from kapps.blocks.naming import AutoNames, reserved_names
 from kapps.blocks.nasnet import (
@@ -56,7 +57,7 @@ __all__ = [
     "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
     "GroupedBottleneck", "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
-    "pool_layer", "InvertedResidual", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
+    "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
     "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
     "LocalResponseNormalization", "same_padding_for_stride", "ImagePreprocessing",
     "is_serializable_function", "Chain", "Residual",

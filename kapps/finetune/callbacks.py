@@ -86,10 +86,11 @@ class PhaseKeeper(keras.callbacks.Callback):
     """After each epoch: history row, early stopping, best weights, checkpoint (in that order)."""
 
     def __init__(self, run: "RunState", phase: int, monitor_state: dict[str, Any], clock: EpochClock,
-                 guard: NanGuard, images_per_epoch: int):
+                 guard: NanGuard, images_per_epoch: int, logged: tuple[str, ...] = ()):
         super().__init__()
         self.run, self.phase, self.state, self.clock, self.guard = run, phase, monitor_state, clock, guard
         self.images_per_epoch = images_per_epoch
+        self.logged = logged  # more metrics for the history rows (and their val_ twins)
 
     def _row(self, epoch: int, logs: dict[str, float]) -> dict[str, Any]:
         rate = self.model.optimizer.learning_rate
@@ -101,6 +102,10 @@ class PhaseKeeper(keras.callbacks.Callback):
         }
         if "val_loss" in logs:
             row["val_loss"], row["val_accuracy"] = logs["val_loss"], logs.get("val_accuracy")
+        for name in self.logged:
+            row[name] = logs.get(name)
+            if "val_loss" in logs:
+                row[f"val_{name}"] = logs.get(f"val_{name}")
         return row
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:

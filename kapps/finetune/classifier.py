@@ -128,8 +128,9 @@ def _variables_in_scope(model: keras.Model, strategy: tf.distribute.Strategy) ->
 
 
 def base_in_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> keras.Model:
-    """``model`` itself when its variables belong to ``strategy``, else a clone made inside its scope."""
-    if strategy is tf.distribute.get_strategy() or _variables_in_scope(model, strategy):
+    """``model`` itself when its variables belong to ``strategy``, else a clone made inside its scope
+    (call it inside the scope; the default strategy owns every plain variable)."""
+    if _variables_in_scope(model, strategy):
         return model
     try:
         clone = keras.models.clone_model(model)

@@ -37,8 +37,8 @@ from kapps.errors import KappsError
 
 __all__ = [
     "BadImageError", "BadImageWarning", "ImageFolder", "Source", "scan_folder", "from_folder",
-    "from_dataset", "split_folder", "make_augmentation", "training_dataset", "evaluation_dataset",
-    "DataSplit", "prepare_data", "class_weights",
+    "from_dataset", "split_folder", "make_augmentation", "augment", "training_dataset", "evaluation_dataset",
+    "DataSplit", "prepare_data", "class_weights", "inspect_file", "bad_listing", "shape_notes", "as_rgb",
 ]
 
 #: Formats accepted for training, told apart by content (magic bytes), not by extension.
@@ -123,7 +123,8 @@ def _list_files(folder: str) -> list[str]:
     return found
 
 
-def _bad_listing(skipped: Sequence[tuple[str, str]]) -> str:
+def bad_listing(skipped: Sequence[tuple[str, str]]) -> str:
+    """``(path, reason)`` pairs as indented lines, the first :data:`SHOWN_PATHS` of them."""
     lines = [f"  {path}: {reason}" for path, reason in skipped[:SHOWN_PATHS]]
     if len(skipped) > SHOWN_PATHS:
         lines.append(f"  ... and {len(skipped) - SHOWN_PATHS} more")
@@ -208,19 +209,20 @@ def scan_folder(
             raise ValueError(
                 f"`{argument}`: class folder {os.path.join(root, name)!r} holds no usable image "
                 f"({len(per_class[name])} file(s), none of them a readable JPEG, PNG or BMP):\n"
-                + _bad_listing([s for s in skipped if s[0] in set(per_class[name])])
+                + bad_listing([s for s in skipped if s[0] in set(per_class[name])])
             )
     if skipped:
         message = (f"{len(skipped)} file(s) in `{argument}`={root!r} are not usable images")
         if on_bad_file == "error":
-            raise BadImageError(f"{message} (on_bad_file='error'):\n{_bad_listing(skipped)}\n"
+            raise BadImageError(f"{message} (on_bad_file='error'):\n{bad_listing(skipped)}\n"
                                 "Remove these files, or pass on_bad_file='skip' to leave them out with a warning.")
-        warnings.warn(f"{message} and are skipped:\n{_bad_listing(skipped)}", BadImageWarning, stacklevel=3)
+        warnings.warn(f"{message} and are skipped:\n{bad_listing(skipped)}", BadImageWarning, stacklevel=3)
     return ImageFolder(root, classes, paths, np.asarray(labels, "int32"), skipped,
-                       _shape_notes(paths, shapes, argument), shapes)
+                       shape_notes(paths, shapes, argument), shapes)
 
 
-def _shape_notes(paths: Sequence[str], shapes: Sequence[tuple[int, int, int]], argument: str) -> list[str]:
+def shape_notes(paths: Sequence[str], shapes: Sequence[tuple[int, int, int]], argument: str) -> list[str]:
+    """Notes on the images converted to RGB and on mixed sizes."""
     notes = []
     kinds = {1: "grayscale", 2: "grayscale+alpha", 4: "RGBA"}
     for channels, kind in kinds.items():
@@ -284,6 +286,20 @@ class Source:
     def load(self, path: tf.Tensor) -> tf.Tensor:
         return load_image(path, self.image_size, self.crop)
 
+    def element_fn(self) -> Any:
+        """A function from an index (a tensor) to the ``(image, target)`` of that file (file sources)."""
+        paths, labels = tf.constant(self.paths), tf.constant(self.labels, tf.int32)
+        return lambda i: (self.load(tf.gather(paths, i)), tf.gather(labels, i))
+
+    def augment(self, image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
+                layers: Sequence[keras.layers.Layer]) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(image, target)`` after ``layers`` (seeded by ``seed``); a class label is left as it is."""
+        return augment(image, seed, layers)[0], target
+
+    def blank_target(self) -> tf.Tensor:
+        """The target of a padding row (TPU evaluation batches)."""
+        return tf.constant(0, tf.int32)
+
     def subset(self, indices: np.ndarray) -> "Source":
         """A file source restricted to ``indices`` (used for validation splits)."""
         return dataclasses.replace(self, size=len(indices), labels=self.labels[indices],
@@ -330,13 +346,17 @@ def split_folder(source: Source, fraction: float, seed: int) -> tuple[Source, So
     return source.subset(np.sort(train_idx)), source.subset(np.sort(val_idx))
 
 
-def _standardize(image: tf.Tensor, label: tf.Tensor, image_size: tuple[int, int], channels: int | None,
-                 one_hot: bool, crop: bool) -> tuple[tf.Tensor, tf.Tensor]:
+def as_rgb(image: tf.Tensor, channels: int | None) -> tf.Tensor:
+    """One image as RGB float32: gray (and gray+alpha) repeated to three channels, RGBA without alpha."""
     image = tf.cast(image, tf.float32)
     if channels in (1, 2):
-        image = tf.image.grayscale_to_rgb(image[..., :1])
-    elif channels == 4:
-        image = image[..., :3]
+        return tf.image.grayscale_to_rgb(image[..., :1])
+    return image[..., :3] if channels == 4 else image
+
+
+def _standardize(image: tf.Tensor, label: tf.Tensor, image_size: tuple[int, int], channels: int | None,
+                 one_hot: bool, crop: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    image = as_rgb(image, channels)
     if image.shape[0] != image_size[0] or image.shape[1] != image_size[1]:
         image = fit_image(image, image_size, crop)
     image = tf.ensure_shape(image, [image_size[0], image_size[1], 3])
@@ -438,17 +458,24 @@ def make_augmentation(augmentation: Any) -> list[keras.layers.Layer]:
     )
 
 
-def _augment(image: tf.Tensor, seed: tf.Tensor, layers: Sequence[keras.layers.Layer]) -> tf.Tensor:
-    """Apply ``layers`` to one image with seeds derived from ``seed`` (int64 pair): stateless."""
+def augment(image: tf.Tensor, seed: tf.Tensor, layers: Sequence[keras.layers.Layer],
+            mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Apply ``layers`` to one image with seeds derived from ``seed`` (int64 pair): stateless.
+
+    A ``mask`` (``(h, w, 1)``) gets each layer's same transformation through Keras'
+    ``transform_segmentation_masks`` (nearest neighbour; colour changes leave it alone).
+    """
     for i, layer in enumerate(layers):
         if hasattr(layer, "get_random_transformation") and hasattr(layer, "transform_images"):
             layer_seed = compat.fixed_seed(tf.stack([seed[0], seed[1] * 16 + i]))
             transform = layer.get_random_transformation(image, training=True, seed=layer_seed)
             image = layer.transform_images(image, transform, training=True)
+            if mask is not None:
+                mask = tf.cast(layer.transform_segmentation_masks(mask, transform, training=True), tf.float32)
         else:  # a layer of another kind: applied as it is (its randomness is its own)
             image = layer(image, training=True)
         image = tf.cast(image, tf.float32)
-    return image
+    return image, mask
 
 
 # -- pipelines ------------------------------------------------------------------------------------
@@ -461,9 +488,9 @@ def _epoch_key(seed: int, phase: int, epoch: tf.Tensor) -> tf.Tensor:
 
 def _file_epochs(source: Source, seed: int, phase: int, epochs: tuple[int, int], steps: int, global_batch: int,
                  shard: tuple[int, int], shuffle: bool) -> tf.data.Dataset:
-    """``(image, label, position, key)`` of the rows ``shard`` of every global batch, files read in parallel."""
+    """``(image, target, position, key)`` of the rows ``shard`` of every global batch, files read in parallel."""
     used, (lo, hi) = steps * global_batch, shard
-    paths, labels = tf.constant(source.paths), tf.constant(source.labels, tf.int32)
+    element = source.element_fn()
 
     def epoch_files(epoch: tf.Tensor) -> tf.data.Dataset:
         key = _epoch_key(seed, phase, epoch)
@@ -478,8 +505,8 @@ def _file_epochs(source: Source, seed: int, phase: int, epochs: tuple[int, int],
                                                    tf.fill([steps * (hi - lo)], key)))
 
     ds = tf.data.Dataset.range(*epochs).flat_map(epoch_files)
-    return ds.map(lambda i, pos, key: (source.load(tf.gather(paths, i)), tf.gather(labels, i), pos, key),
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(lambda i, pos, key: (*element(i), pos, key), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
 
 
 def _stream_epochs(source: Source, seed: int, phase: int, epochs: tuple[int, int], used: int, global_batch: int,
@@ -528,7 +555,7 @@ def training_dataset(
 
     def finish(image: tf.Tensor, label: tf.Tensor, pos: tf.Tensor, key: tf.Tensor):
         if aug:
-            image = _augment(image, tf.stack([key, pos]), aug)
+            image, label = source.augment(image, label, tf.stack([key, pos]), aug)
         if weights is None:
             return image, label
         return image, label, tf.gather(weights, label)
@@ -553,12 +580,12 @@ def evaluation_dataset(
     """``(image, label)`` batches in a fixed order (no augmentation).
 
     ``pad_to_batch`` (TPUs: static shapes) pads the last batch with blank images of
-    sample weight 0 and yields ``(image, label, weight)``, so metrics stay exact.
+    sample weight 0 and yields ``(image, label, weight)`` (a weight per pixel for masks),
+    so metrics stay exact.
     """
     if source.is_files:
-        ds = tf.data.Dataset.from_tensor_slices((source.paths, source.labels))
-        ds = ds.map(lambda p, y: (source.load(p), y), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        ds = tf.data.Dataset.range(source.size).map(source.element_fn(), num_parallel_calls=tf.data.AUTOTUNE,
+                                                    deterministic=True)
     else:
         ds = source.dataset
     if cache:
@@ -566,9 +593,10 @@ def evaluation_dataset(
     if pad_to_batch:
         pad = (-source.size) % batch_size
         h, w = source.image_size
-        ds = ds.map(lambda x, y: (x, y, tf.constant(1.0)))
+        ds = ds.map(lambda x, y: (x, y, tf.ones_like(y, tf.float32)))  # a weight per label (or pixel)
         if pad:
-            blank = tf.data.Dataset.from_tensors((tf.zeros([h, w, 3]), tf.constant(0, tf.int32), tf.constant(0.0)))
+            target = source.blank_target()
+            blank = tf.data.Dataset.from_tensors((tf.zeros([h, w, 3]), target, tf.zeros_like(target, tf.float32)))
             ds = ds.concatenate(blank.repeat(pad))
         ds = ds.batch(batch_size, drop_remainder=True)
     else:

@@ -8,7 +8,7 @@ its best epoch's weights; phase 2 keeps phase 1's weights unless it does better.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import keras
 import numpy as np
@@ -24,7 +24,22 @@ if TYPE_CHECKING:
     from kapps.finetune.config import FineTuneConfig
     from kapps.finetune.strategy import Hardware
 
-__all__ = ["RunState", "Training", "Phase", "run_phases"]
+__all__ = ["Objective", "CLASSIFICATION", "RunState", "Training", "Phase", "run_phases"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What a run's model learns: its loss and metrics (made by these functions in the strategy's
+    scope), the metrics its history keeps besides loss and accuracy, and what phase 1 trains."""
+
+    loss: Callable[[], Any]
+    metrics: Callable[[], list]
+    logged: tuple[str, ...] = ()
+    phase_one: str = "training the new head on the frozen base"
+
+
+#: A classifier's: sparse categorical cross-entropy and accuracy.
+CLASSIFICATION = Objective(loss=lambda: "sparse_categorical_crossentropy", metrics=lambda: ["accuracy"])
 
 
 class RunState:
@@ -90,6 +105,7 @@ class Training:
     run: RunState
     state: dict[str, Any]
     resumed: bool
+    objective: Objective = CLASSIFICATION
 
     def say(self, text: str) -> None:
         if self.config.verbose and self.hardware.chief:
@@ -131,7 +147,7 @@ def run_phases(t: Training) -> str:
 def _run_phase(t: Training, phase: Phase, unfrozen: str) -> None:
     optimizer = _compile(t, phase)
     monitor_state = _restore(t, phase, optimizer)
-    what = "training the new head on the frozen base" if phase.number == 1 else f"fine-tuning {unfrozen}"
+    what = t.objective.phase_one if phase.number == 1 else f"fine-tuning {unfrozen}"
     t.say(f"Phase {phase.number}/2: {what}, learning rate {phase.rate:g}"
           + (" (cosine decay)" if phase.number == 2 else ""))
     if phase.first < phase.epochs and not monitor_state["stopped"]:
@@ -147,10 +163,10 @@ def _compile(t: Training, phase: Phase) -> Any:
         schedule = phase.rate if phase.number == 1 else keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, t.steps * (phase.epochs - 1)), alpha=0.01, warmup_target=phase.rate,
             warmup_steps=t.steps)
-        accuracy = ["accuracy"]
+        metrics = t.objective.metrics()
         tpu = t.hardware.tpu
-        t.classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                             metrics=None if tpu else accuracy, weighted_metrics=accuracy if tpu else None)
+        t.classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss=t.objective.loss(),
+                             metrics=None if tpu else metrics, weighted_metrics=metrics if tpu else None)
         optimizer = t.classifier.optimizer  # LossScaleOptimizer under mixed_float16
         optimizer.build(t.classifier.trainable_variables)
     return optimizer
@@ -189,7 +205,8 @@ def _fit(t: Training, phase: Phase, monitor_state: dict[str, Any]) -> None:
 
     train_data = hardware.strategy.distribute_datasets_from_function(dataset_fn)
     clock, guard = EpochClock(), NanGuard()
-    keeper = PhaseKeeper(t.run, phase.number, monitor_state, clock, guard, t.steps * hardware.global_batch)
+    keeper = PhaseKeeper(t.run, phase.number, monitor_state, clock, guard, t.steps * hardware.global_batch,
+                         logged=t.objective.logged)
     t.classifier.fit(train_data, epochs=phase.epochs, initial_epoch=phase.first, steps_per_epoch=t.steps,
                      validation_data=t.validation, callbacks=[clock, guard, *config.callbacks, keeper],
                      verbose=config.verbose if hardware.chief else 0, shuffle=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -60,6 +60,8 @@ class FineTuneResult:
     wall_time: float
     chief: bool = True
     _evaluation_source: Any = dataclasses.field(default=None, repr=False)
+    #: What phase 1 trains, in :meth:`summary`.
+    phase_one: ClassVar[str] = "head"
 
     def train_images_per_second(self, skip_first: bool = True) -> float:
         """Mean training throughput over the epochs run, leaving out the first epoch of each
@@ -76,17 +78,21 @@ class FineTuneResult:
         lines = [
             f"fine_tune: {len(self.class_names)} classes {self.class_names}, image size {self.image_size}, "
             f"global batch {self.global_batch_size}, {self.strategy}, {self.precision}",
-            f"phase 1 (head): {self.phase_epochs[0]} epoch(s), best epoch {self.best_epochs[0]}"
+            f"phase 1 ({self.phase_one}): {self.phase_epochs[0]} epoch(s), best epoch {self.best_epochs[0]}"
             + (" (stopped early)" if self.stopped_early[0] else ""),
             f"phase 2 ({self.unfrozen}): {self.phase_epochs[1]} epoch(s), "
             + (f"best epoch {self.best_epochs[1]}" if self.best_epochs[1] else "phase 1's weights kept")
             + (" (stopped early)" if self.stopped_early[1] else ""),
         ]
         if self.report is not None:
-            lines.append(f"{self.report.dataset or 'evaluation'}: accuracy {self.report.accuracy:.4f} "
-                         f"on {self.report.num_samples} images")
+            lines.append(self.report_line())
         lines.append(f"wall time {self.wall_time:.1f} s")
         return "\n".join(lines)
+
+    def report_line(self) -> str:
+        """The report's headline figures, one line."""
+        report = self.report
+        return f"{report.dataset or 'evaluation'}: accuracy {report.accuracy:.4f} on {report.num_samples} images"
 
     def plot(self, out_dir: str | os.PathLike, *, samples: int = 16) -> dict[str, str]:
         """Write ``training_curves.png``, ``confusion_matrix.png`` and ``predictions.png`` to ``out_dir``."""

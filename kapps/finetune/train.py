@@ -6,6 +6,11 @@ with ``training=False`` and its BatchNormalization layers stay frozen in both ph
 so their statistics never move (the classic fine-tuning trap). Early stopping watches
 the validation loss and the best weights of each phase are kept.
 
+A segmentation model (``kapps.segmentation.UNet``, ``DeepLabV3Plus``) trained on images with
+masks goes through the same phases: its decoder first on the frozen encoder, then the top of
+the encoder too (:mod:`~kapps.finetune.segmentation_model`, :mod:`~kapps.finetune.segmentation_data`,
+:mod:`~kapps.finetune.segmentation_report`).
+
 This module assembles the parts: :mod:`~kapps.finetune.config` (the checked arguments),
 :mod:`~kapps.finetune.strategy` (hardware), :mod:`~kapps.finetune.classifier` (the model),
 :mod:`~kapps.finetune.data` (sources and the validation split),
@@ -15,6 +20,7 @@ This module assembles the parts: :mod:`~kapps.finetune.config` (the checked argu
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any, Mapping, Sequence
@@ -31,8 +37,11 @@ from kapps.finetune.config import FineTuneConfig
 from kapps.finetune.evaluate import EvaluationReport, predict
 from kapps.finetune.freezing import cut_index, set_trainable, weighted_layers
 from kapps.blocks.preprocessing import ImagePreprocessing
-from kapps.finetune.loop import RunState, Training, run_phases
+from kapps.finetune import segmentation_data as seg_data
+from kapps.finetune import segmentation_model as seg_model
+from kapps.finetune.loop import CLASSIFICATION, RunState, Training, run_phases
 from kapps.finetune.result import FineTuneResult
+from kapps.finetune.segmentation_report import SegmentationReport, SegmentationResult, confusion_matrix
 from kapps.finetune.strategy import Hardware
 
 __all__ = ["fine_tune", "TrainingDivergedError", "ImagePreprocessing", "build_classifier", "set_trainable"]
@@ -72,13 +81,24 @@ def fine_tune(
 ) -> FineTuneResult:
     """Fine-tune an ImageNet model on your own labelled images, in two phases.
 
+    Segmentation: with a segmentation model (a ``keras.Model`` whose output is
+    ``(batch, h, w, classes)`` at its input's size, e.g. ``kapps.segmentation.UNet(...)``)
+    and images with masks, phase 1 trains the decoder on the frozen encoder and phase 2
+    unfreezes the top ``unfreeze`` of the encoder; the loss is cross-entropy plus Keras'
+    Dice loss, the metrics pixel accuracy and Keras' MeanIoU, and the returned
+    :class:`~kapps.finetune.segmentation_report.SegmentationResult` reports per-class IoU
+    and Dice (``dropout``, ``class_weight`` and ``top_k`` do not apply).
+
     Args:
         model: a registry name (``"mobilenet_v2"``), a Keras model without its
-            classifier (used as the base), or a function returning one (called in the
-            strategy's scope).
+            classifier (used as the base), a segmentation model, or a function returning
+            one of these (called in the strategy's scope).
         train: a folder of class sub-folders (``train/ants/*.jpg``, ...) or a
             ``tf.data.Dataset`` of ``(image, label)``: RGB pixels in [0, 255] of any size,
-            integer or one-hot labels, batched or not.
+            integer or one-hot labels, batched or not. For segmentation: a folder with
+            ``images/`` and ``masks/`` sub-folders (or ``image/`` and ``label/``), each mask
+            a PNG of class indices (or 0/255) with its image's file name stem, or a dataset
+            of ``(image, mask)`` (see :mod:`~kapps.finetune.segmentation_data`).
         validation: the same kinds; when None, ``validation_split`` of each class of a
             training folder is held out (``"auto"``: 0.2; a number for datasets too).
         weights: ``"imagenet"``, None (random) or the path of a weights file, for a
@@ -121,7 +141,8 @@ def fine_tune(
 
     Returns:
         A :class:`~kapps.finetune.result.FineTuneResult` (model, class names,
-        history of both phases, evaluation report; ``.save(dir)`` writes it all).
+        history of both phases, evaluation report; ``.save(dir)`` writes it all), a
+        :class:`~kapps.finetune.segmentation_report.SegmentationResult` for segmentation.
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
@@ -145,29 +166,32 @@ def fine_tune(
 def _run(config: FineTuneConfig) -> FineTuneResult:
     started = time.perf_counter()
     hardware = Hardware.resolve(config.strategy, config.mixed_precision, config.batch_size)
-    family = Family.resolve(config)
-    split = data_lib.prepare_data(config.train, config.validation, config.validation_split, family.image_size,
-                                  class_names=config.class_names, on_bad_file=config.on_bad_file, seed=config.seed,
-                                  crop=bool(config.crop_to_aspect_ratio))
+    masks = seg_model.is_segmentation_run(config)  # segmentation: the data are images with masks
+    family = seg_model.resolve_family(config) if masks else Family.resolve(config)
+    split = _prepare_data(config, family, masks)
     steps = _steps(split.train.size, hardware, config.batch_size)
-    sample_weights = data_lib.class_weights(config.class_weight, split.train)
+    sample_weights = None if masks else data_lib.class_weights(config.class_weight, split.train)
     arguments = _checkpoint_arguments(config, hardware, family, split, sample_weights)
     ckpt = ckpt_lib.Checkpointer(config.checkpoint_dir, arguments, writer=hardware.chief)
     saved = ckpt.load_state()
     state = dict(saved or {})
     seed = _seed(config, ckpt, state)
-    base, classifier = _build(config, hardware, family, len(split.train.class_names), seed)
+    if masks:
+        base, classifier = _build_segmentation(config, hardware, family, split)
+    else:
+        base, classifier = _build(config, hardware, family, len(split.train.class_names), seed)
     monitor = "val_loss" if split.validation is not None else "loss"
     val_data = None if split.validation is None else data_lib.evaluation_dataset(
         split.validation, hardware.global_batch, pad_to_batch=hardware.tpu)
     training = Training(config, hardware, base, classifier, split.train, val_data, steps, sample_weights, seed,
-                        RunState(ckpt, monitor, config.patience, state), state, resumed=saved is not None)
+                        RunState(ckpt, monitor, config.patience, state), state, resumed=saved is not None,
+                        objective=seg_model.objective(len(split.train.class_names)) if masks else CLASSIFICATION)
     _announce(training, split, ckpt)
     unfrozen = run_phases(training)
     report_source = split.validation if split.validation is not None else split.train
     report = _report(training, report_source, validation=split.validation is not None)
     run = training.run
-    return FineTuneResult(
+    return (SegmentationResult if masks else FineTuneResult)(
         model=classifier, class_names=list(split.train.class_names), history=run.history, report=report,
         image_size=family.image_size, preprocessing=family.mode, strategy=hardware.describe(),
         precision=hardware.policy, global_batch_size=hardware.global_batch, seed=seed,
@@ -176,6 +200,17 @@ def _run(config: FineTuneConfig) -> FineTuneResult:
         resumed_from=(state["phase"], state["epoch"]) if saved else None, checkpoint_dir=ckpt.directory,
         wall_time=time.perf_counter() - started, chief=hardware.chief, _evaluation_source=report_source,
     )
+
+
+def _prepare_data(config: FineTuneConfig, family: Family, masks: bool) -> data_lib.DataSplit:
+    """The training and validation sources: class folders or datasets, or images with masks."""
+    crop = bool(config.crop_to_aspect_ratio)
+    if masks:
+        return seg_data.prepare_masks(config.train, config.validation, config.validation_split, family.image_size,
+                                      on_bad_file=config.on_bad_file, seed=config.seed, crop=crop)
+    return data_lib.prepare_data(config.train, config.validation, config.validation_split, family.image_size,
+                                 class_names=config.class_names, on_bad_file=config.on_bad_file, seed=config.seed,
+                                 crop=crop)
 
 
 def _steps(images: int, hardware: Hardware, batch_size: int) -> int:
@@ -194,6 +229,10 @@ def _describe_model_argument(model: Any, weights: Any) -> dict[str, Any]:
         identity: Any = model
     elif isinstance(model, keras.Model):
         identity = f"{model.name}:{model.count_params()}"
+    elif isinstance(model, functools.partial):  # e.g. partial(UNet, "mobilenet_v2", classes=2): the call itself
+        function = model.func
+        identity = (f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', function)}"
+                    f"{model.args!r}{sorted(model.keywords.items())!r}")
     else:
         identity = getattr(model, "__qualname__", repr(model))
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
@@ -242,6 +281,25 @@ def _build(config: FineTuneConfig, hardware: Hardware, family: Family, num_class
     return base, classifier
 
 
+def _build_segmentation(config: FineTuneConfig, hardware: Hardware, family: Family,
+                        split: data_lib.DataSplit) -> tuple[keras.Model, keras.Model]:
+    """``(encoder, model)`` of a segmentation run; the masks are checked against the model's classes."""
+    encoder, model = seg_model.build_segmentation(config, family, hardware)
+    classes = int(model.output_shape[-1])
+    seg_data.check_classes(split, classes)
+    names = [str(name) for name in config.class_names] if config.class_names else [str(i) for i in range(classes)]
+    if len(names) != classes:
+        raise ValueError(f"`class_names` must name the model's {classes} classes. Received: class_names={names}")
+    for source in (split.train, split.validation):
+        if source is not None:
+            source.class_names = names
+    if config.fine_tune_epochs:
+        cut_index(weighted_layers(encoder), encoder, config.unfreeze)  # refuse a bad `unfreeze` before training
+    if compat.in_multi_worker_mode(hardware.strategy):
+        compat.fit_on_multi_worker(model, hardware.strategy)
+    return encoder, model
+
+
 def _announce(t: Training, split: data_lib.DataSplit, ckpt: ckpt_lib.Checkpointer) -> None:
     val = split.validation
     t.say(f"fine_tune: {split.train.size} training images, {val.size if val else 0} validation images, "
@@ -255,10 +313,15 @@ def _announce(t: Training, split: data_lib.DataSplit, ckpt: ckpt_lib.Checkpointe
         t.say(f"Resuming from {ckpt.directory}: {what}")
 
 
-def _report(t: Training, source: data_lib.Source, validation: bool) -> EvaluationReport:
-    labels, scores = predict(t.classifier, data_lib.evaluation_dataset(source, t.hardware.global_batch))
-    report = EvaluationReport.from_predictions(
-        labels, scores, t.train.class_names, top_k=t.config.top_k,
-        dataset="validation" if validation else "training data (no validation data)")
+def _report(t: Training, source: data_lib.Source, validation: bool) -> EvaluationReport | SegmentationReport:
+    dataset = data_lib.evaluation_dataset(source, t.hardware.global_batch)
+    name = "validation" if validation else "training data (no validation data)"
+    if isinstance(source, seg_data.MaskSource):
+        matrix, images = confusion_matrix(t.classifier, dataset, len(t.train.class_names))
+        report: Any = SegmentationReport.from_confusion(matrix, t.train.class_names, num_samples=images, dataset=name)
+    else:
+        labels, scores = predict(t.classifier, dataset)
+        report = EvaluationReport.from_predictions(labels, scores, t.train.class_names, top_k=t.config.top_k,
+                                                   dataset=name)
     t.say(report.table())
     return report
