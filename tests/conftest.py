@@ -85,6 +85,9 @@ SCOPE_SECONDS = {
     **{f"tests/test_backends.py::torch-part{part}": 180 for part in range(2)},
     "tests/test_export.py": 200, "tests/test_finetune_real.py": 110, "tests/test_validate.py": 150,
     "tests/test_finetune_resume.py": 120, "tests/test_optimize.py": 120,
+    "tests/test_finetune_segmentation.py": 95,  # measured alone, one thread (2026-12-05)
+    "tests/test_segmentation_models.py": 50,
+    "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[06_segmentation_unet.ipynb]": 30,
     "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[04_training_at_scale.ipynb]": 140,
     "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[03_fine_tune_your_images.ipynb]": 91,
     "tests/test_notebooks.py::test_notebook_runs_top_to_bottom[02_sequential_vs_functional.ipynb]": 88,

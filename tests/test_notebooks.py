@@ -33,6 +33,7 @@ NOTEBOOKS = [
     "03_fine_tune_your_images.ipynb",
     "04_training_at_scale.ipynb",
     "05_understanding_architectures.ipynb",
+    "06_segmentation_unet.ipynb",
 ]
 CELL_TIMEOUT = 600  # seconds per cell: generous, the machine running the tests may be busy
 KERNEL_NAME = "kapps-notebook-test"

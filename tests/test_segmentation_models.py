@@ -16,6 +16,8 @@ from kapps.segmentation import DeepLabV3Plus, UNet
 from kapps.weights.h5io import copy_weights_by_name
 
 SIZE = 64
+#: Mean absolute difference of the int8 U-Net's probabilities from float32's (measured: see the test).
+INT8_MEAN_ERROR = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +151,26 @@ def test_keras_file_round_trip(unet_pair, membrane, tmp_path):
         assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
         np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)),
                                    rtol=1e-6, atol=1e-6)
+
+
+def test_tflite_float_and_int8_export_and_optimize_for_inference(unet_pair, membrane, tmp_path):
+    """The functional U-Net through kapps' deployment tools: BatchNorm folded, TFLite float32 equal to
+    Keras, full-integer int8 (calibrated on the membrane slices) close to it, pixel by pixel."""
+    from kapps.tools.export import export, run_tflite
+
+    functional, _ = unet_pair
+    x = rgb_input(membrane[0], "mobilenet_v2")
+    expected = np.asarray(functional(x, training=False))
+    folded = kapps.optimize_for_inference(functional)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    np.testing.assert_allclose(np.asarray(folded(x, training=False)), expected, atol=1e-4)
+    flat = run_tflite(export(functional, "tflite", tmp_path / "unet.tflite"), x)
+    np.testing.assert_allclose(flat, expected, atol=1e-4)
+    calibration = np.repeat(membrane[0], 3, axis=-1)
+    int8 = run_tflite(export(functional, "tflite-int8", tmp_path / "unet_int8.tflite",
+                             representative_images=calibration, preprocessing="mobilenet_v2"), x)
+    assert int8.shape == expected.shape
+    assert float(np.mean(np.abs(int8 - expected))) < INT8_MEAN_ERROR
 
 
 def test_deeplab_output_strides_scale_the_rates():
