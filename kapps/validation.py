@@ -40,17 +40,15 @@ def check_positive_int(argument: str, value: Any, context: str = "") -> None:
         fail(argument, value, "a positive integer", context)
 
 
-def check_weights(weights: Any) -> None:
-    """``weights`` is None, ``"imagenet"`` or the path of an existing file."""
+def check_weights(weights: Any, argument: str = "weights") -> None:
+    """``weights`` (the argument ``argument``) is None, ``"imagenet"`` or the path of an existing file."""
     if weights is None or weights == "imagenet":
         return
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         return
     detail = " (no such file)" if isinstance(weights, (str, os.PathLike)) else ""
-    raise ValueError(
-        "`weights` must be None (random initialization), 'imagenet' (pre-training on ImageNet) "
-        f"or the path to an existing weights file{detail}. Received: weights={weights!r}"
-    )
+    fail(argument, weights, "None (random initialization), 'imagenet' (pre-training on ImageNet) "
+         f"or the path to an existing weights file{detail}")
 
 
 def check_classes(classes: Any, include_top: bool, weights: Any) -> None:

@@ -16,8 +16,9 @@ from kapps.segmentation import DeepLabV3Plus, UNet
 from kapps.weights.h5io import copy_weights_by_name
 
 SIZE = 64
-#: Mean absolute difference of the int8 U-Net's probabilities from float32's (measured: see the test).
-INT8_MEAN_ERROR = 0.05
+#: Mean absolute difference of the int8 U-Net's probabilities from float32's: measured 0.00097 (max 0.0020)
+#: on the random-weight 3-class U-Net (2026-12-05); its softmax outputs are near 1/3.
+INT8_MEAN_ERROR = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +211,7 @@ PLAIN = dict(input_shape=(SIZE, SIZE, 1), encoder_weights=None)
     (lambda: UNet(None, input_shape=(SIZE, SIZE, 3)),
      r"`encoder_weights` must be None with backbone=None .* Received: encoder_weights='imagenet'"),
     (lambda: UNet("mobilenet_v2", encoder_weights="no/such/file.h5"),
-     r"`encoder_weights` must be None .*, 'imagenet' or the path to an existing weights file \(no such file\)\. "
+     r"`encoder_weights` must be None .*, 'imagenet' .* or the path to an existing weights file \(no such file\)\. "
      r"Received: encoder_weights='no/such/file.h5'"),
     (lambda: UNet(None, activation="sparkle", **PLAIN),
      r"`activation` must be None or a Keras activation name .* Received: activation='sparkle'"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-import os
 from typing import Any, Sequence
 
 import keras
@@ -20,7 +19,7 @@ import keras
 from kapps.blocks import Block, apply, conv_stack
 from kapps.builders import BUILDERS
 from kapps.registry import get_model, get_spec, list_models
-from kapps.validation import check_bool, check_choice, check_positive_int, fail, to_channels_last
+from kapps.validation import check_bool, check_choice, check_positive_int, check_weights, fail, to_channels_last
 
 
 # -- argument checks ----------------------------------------------------------------------------
@@ -30,7 +29,7 @@ def check_arguments(*, input_shape: Any, classes: Any, activation: Any, encoder_
     check_choice("builder", builder, BUILDERS)
     check_positive_int("classes", classes)
     check_activation(activation)
-    check_encoder_weights(encoder_weights)
+    check_weights(encoder_weights, "encoder_weights")
     check_bool("encoder_freeze", encoder_freeze)
     return image_size(input_shape)
 
@@ -43,15 +42,6 @@ def check_activation(activation: Any) -> None:
         fail("activation", activation, "None or a Keras activation name (e.g. 'softmax', 'sigmoid')")
 
 
-def check_encoder_weights(encoder_weights: Any) -> None:
-    """``encoder_weights`` is None, ``"imagenet"`` or the path of an existing file."""
-    if encoder_weights is None or encoder_weights == "imagenet":
-        return
-    if isinstance(encoder_weights, (str, os.PathLike)) and os.path.isfile(encoder_weights):
-        return
-    detail = " (no such file)" if isinstance(encoder_weights, (str, os.PathLike)) else ""
-    fail("encoder_weights", encoder_weights,
-         f"None (random initialization), 'imagenet' or the path to an existing weights file{detail}")
 
 
 def image_size(input_shape: Any) -> tuple[int, int, int]:
