@@ -38,7 +38,8 @@ from kapps.errors import KappsError
 __all__ = [
     "BadImageError", "BadImageWarning", "ImageFolder", "Source", "scan_folder", "from_folder",
     "from_dataset", "split_folder", "make_augmentation", "augment", "training_dataset", "evaluation_dataset",
-    "DataSplit", "prepare_data", "class_weights", "inspect_file", "bad_listing", "shape_notes", "as_rgb",
+    "DataSplit", "prepare_data", "held_out_fraction", "class_weights", "inspect_file", "bad_listing",
+    "shape_notes", "as_rgb",
 ]
 
 #: Formats accepted for training, told apart by content (magic bytes), not by extension.
@@ -671,6 +672,23 @@ def _split_dataset(source: Source, fraction: float) -> tuple[Source, Source, str
     return train_part, val_part, note
 
 
+def held_out_fraction(validation_given: bool, validation_split: Any, train_is_files: bool) -> float | None:
+    """The fraction of ``train`` to hold out for validation, or None (the split policy of
+    :func:`prepare_data`); refuses a ``validation_split`` that does not fit."""
+    if validation_given:
+        if validation_split not in ("auto", None):
+            raise ValueError("`validation_split` must be 'auto' or None when `validation` is given (pass one of "
+                             f"them). Received: validation_split={validation_split!r}")
+        return None
+    if validation_split is None or (validation_split == "auto" and not train_is_files):
+        return None
+    fraction = 0.2 if validation_split == "auto" else validation_split
+    if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
+        raise ValueError(f"`validation_split` must be 'auto', None or a number between 0 and 1 (exclusive). "
+                         f"Received: validation_split={validation_split!r}")
+    return fraction
+
+
 def prepare_data(train: Any, validation: Any, validation_split: Any, image_size: tuple[int, int], *,
                  class_names: Sequence[str] | None = None, on_bad_file: str = "skip", seed: int | None = None,
                  crop: bool = True) -> DataSplit:
@@ -683,19 +701,12 @@ def prepare_data(train: Any, validation: Any, validation_split: Any, image_size:
     """
     split = DataSplit(None, None)  # type: ignore[arg-type]
     split.train = _load(train, "train", class_names, split, image_size, on_bad_file, crop)
+    fraction = held_out_fraction(validation is not None, validation_split, split.train.is_files)
     if validation is not None:
-        if validation_split not in ("auto", None):
-            raise ValueError("`validation_split` must be 'auto' or None when `validation` is given (pass one of "
-                             f"them). Received: validation_split={validation_split!r}")
         split.validation = _load(validation, "validation", split.train.class_names, split, image_size,
                                  on_bad_file, crop)
+    if fraction is None:
         return split
-    if validation_split is None or (validation_split == "auto" and not split.train.is_files):
-        return split
-    fraction = 0.2 if validation_split == "auto" else validation_split
-    if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
-        raise ValueError(f"`validation_split` must be 'auto', None or a number between 0 and 1 (exclusive). "
-                         f"Received: validation_split={validation_split!r}")
     split_seed = 0 if seed is None else seed
     if split.train.is_files:
         split.train, split.validation = split_folder(split.train, fraction, split_seed)

@@ -399,18 +399,11 @@ def prepare_masks(train: Any, validation: Any, validation_split: Any, image_size
     (``"auto"``: 0.2 of a folder's pairs, none of a dataset's)."""
     split = data_lib.DataSplit(None, None)  # type: ignore[arg-type]
     split.train = _load(train, "train", split, image_size, on_bad_file, crop)
+    fraction = data_lib.held_out_fraction(validation is not None, validation_split, split.train.is_files)
     if validation is not None:
-        if validation_split not in ("auto", None):
-            raise ValueError("`validation_split` must be 'auto' or None when `validation` is given (pass one of "
-                             f"them). Received: validation_split={validation_split!r}")
         split.validation = _load(validation, "validation", split, image_size, on_bad_file, crop)
+    if fraction is None:
         return split
-    if validation_split is None or (validation_split == "auto" and not split.train.is_files):
-        return split
-    fraction = 0.2 if validation_split == "auto" else validation_split
-    if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
-        raise ValueError(f"`validation_split` must be 'auto', None or a number between 0 and 1 (exclusive). "
-                         f"Received: validation_split={validation_split!r}")
     split.train, split.validation, note = _split(split.train, fraction, 0 if seed is None else seed)
     split.notes.append(note)
     return split
