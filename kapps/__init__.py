@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from kapps.errors import (
     BackendError,
+    CheckpointError,
     DownloadError,
     KappsError,
     WeightsIntegrityError,
@@ -51,8 +52,8 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.imagenet import decode_predictions, preprocess_input
     from kapps.models import (
         alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v2, inception_v3,
-        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_rs, resnet_v2, vgg16,
-        vgg19, xception,
+        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_basic, resnet_rs,
+        resnet_v2, shufflenet_v2, squeezenet, vgg16, vgg19, xception,
     )
     from kapps.models.alexnet import AlexNet
     from kapps.models.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
@@ -79,15 +80,19 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
         RegNetY040, RegNetY064, RegNetY080, RegNetY120, RegNetY160, RegNetY320,
     )
     from kapps.models.resnet import ResNet50, ResNet101, ResNet152
+    from kapps.models.resnet_basic import ResNet18, ResNet34
     from kapps.models.resnet_rs import (
         ResNetRS50, ResNetRS101, ResNetRS152, ResNetRS200, ResNetRS270, ResNetRS350, ResNetRS420,
     )
     from kapps.models.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+    from kapps.models.shufflenet_v2 import ShuffleNetV2X0_5, ShuffleNetV2X1_0, ShuffleNetV2X1_5, ShuffleNetV2X2_0
+    from kapps.models.squeezenet import SqueezeNet1_0, SqueezeNet1_1
     from kapps.models.vgg16 import VGG16
     from kapps.models.vgg19 import VGG19
     from kapps.models.xception import Xception
     from kapps.features import features_of
     from kapps.registry import get_model, list_models, model_info
+    from kapps.tools.convert import convert
     from kapps.tools.export import export
     from kapps.tools.accuracy import validate
     from kapps.tools.optimize import optimize_for_inference
@@ -99,7 +104,7 @@ _FAMILIES: dict[str, str] = {
     for name in (
         "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v2",
         "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "regnet", "resnet", "resnet50",
-        "resnet_rs", "resnet_v2", "vgg16", "vgg19", "xception",
+        "resnet_basic", "resnet_rs", "resnet_v2", "shufflenet_v2", "squeezenet", "vgg16", "vgg19", "xception",
     )
 }
 
@@ -130,9 +135,13 @@ _CONSTRUCTORS: dict[str, str] = {
     "RegNetY016": "regnet", "RegNetY032": "regnet", "RegNetY040": "regnet", "RegNetY064": "regnet",
     "RegNetY080": "regnet", "RegNetY120": "regnet", "RegNetY160": "regnet", "RegNetY320": "regnet",
     "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
+    "ResNet18": "resnet_basic", "ResNet34": "resnet_basic",
     "ResNetRS50": "resnet_rs", "ResNetRS101": "resnet_rs", "ResNetRS152": "resnet_rs", "ResNetRS200": "resnet_rs",
     "ResNetRS270": "resnet_rs", "ResNetRS350": "resnet_rs", "ResNetRS420": "resnet_rs",
     "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2",
+    "ShuffleNetV2X0_5": "shufflenet_v2", "ShuffleNetV2X1_0": "shufflenet_v2", "ShuffleNetV2X1_5": "shufflenet_v2",
+    "ShuffleNetV2X2_0": "shufflenet_v2",
+    "SqueezeNet1_0": "squeezenet", "SqueezeNet1_1": "squeezenet",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
     "Xception": "xception",
@@ -146,14 +155,14 @@ _LAZY: dict[str, str] = {
     "features_of": "kapps.features",
     "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",
     "fine_tune": "kapps.finetune", "evaluate": "kapps.finetune",
-    "optimize_for_inference": "kapps.tools.optimize", "export": "kapps.tools.export",
+    "optimize_for_inference": "kapps.tools.optimize", "export": "kapps.tools.export", "convert": "kapps.tools.convert",
     "eval_transform": "kapps.transforms", "validate": "kapps.tools.accuracy",
     **{name: _FAMILIES[family] for name, family in _CONSTRUCTORS.items()},
 }
 
 __all__ = [
     "KappsError", "WeightsNotFoundError", "WeightsIntegrityError", "WeightsMismatchError",
-    "DownloadError", "BackendError", *_LAZY, *_FAMILIES,
+    "DownloadError", "BackendError", "CheckpointError", *_LAZY, *_FAMILIES,
 ]
 
 

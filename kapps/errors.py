@@ -31,5 +31,14 @@ class WeightsMismatchError(KappsError, ValueError):
         self.width_ratio = width_ratio
 
 
+class CheckpointError(KappsError, ValueError):
+    """A PyTorch / safetensors checkpoint cannot be read safely, or does not fit the model.
+
+    Raised for a file that is neither format, a pickle that names a global outside the
+    tensor-rebuilding set (which could run code), and a state dict whose keys or shapes do
+    not fit the model being converted; the message names the file and the key or global.
+    """
+
+
 class BackendError(KappsError, RuntimeError):
     """A TensorFlow-only feature (fine_tune, export) was asked for on another Keras backend."""

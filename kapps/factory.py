@@ -22,7 +22,7 @@ from kapps.blocks.naming import reserved_names
 from kapps.builders import build_functional, build_sequential
 from kapps.errors import WeightsMismatchError
 from kapps.registry import ModelSpec, Options
-from kapps.weights import h5io, manifest, store
+from kapps.weights import converted, h5io, manifest, store
 
 
 def imagenet_file(spec: ModelSpec, options: Mapping, input_shape: tuple, include_top: bool) -> manifest.WeightFile:
@@ -81,7 +81,7 @@ def build_model(
 
     try:
         if entry is not None:
-            h5io.load_weights_by_name(model, store.resolve(entry), exclude=user_layers)
+            h5io.load_weights_by_name(model, imagenet_path(spec, options, entry), exclude=user_layers)
         elif weights is not None:
             h5io.load_weights_by_name(model, os.fspath(weights), exclude=user_layers)
     except WeightsMismatchError as error:
@@ -90,6 +90,16 @@ def build_model(
         return features.feature_model(model, out_indices=out_indices, name=model_name, builder=builder,
                                       model_name=spec.keras_name)
     return model
+
+
+def imagenet_path(spec: ModelSpec, options: Options, entry: manifest.WeightFile) -> str:
+    """A local Keras weight file for ``entry``: the official file itself, or (a torchvision
+    checkpoint) the file converted from it once, for the full network of ``spec``."""
+    if not entry.is_checkpoint:
+        return store.resolve(entry)
+    return converted.resolve_converted(entry, lambda: build_model(
+        spec, options, input_shape=None, include_top=True, weights=None, input_tensor=None, pooling=None,
+        classes=1000, classifier_activation=None, name=None, builder="functional"))
 
 
 def _with_width_hint(error: WeightsMismatchError, options: Options) -> WeightsMismatchError:

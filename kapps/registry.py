@@ -276,7 +276,8 @@ def model_info(name: str) -> dict[str, Any]:
         "weight_files": [
             {"file": f.file, "include_top": f.include_top, **f.variant_dict, "url": f.url,
              "hash": None if not f.hash_value else f"{f.hash_algorithm}:{f.hash_value}",
-             **({"eval_transform": f.eval_transform} if f.eval_transform else {})}
+             **({"eval_transform": f.eval_transform} if f.eval_transform else {}),
+             **({"source": f.source, "accuracy": f.accuracy} if f.is_checkpoint else {})}
             for f in files
         ],
     }

@@ -62,6 +62,13 @@ EXAMPLES = {
                                     add_name="r_add", act_name="r_out", name="r"), (5, 5, 3)),
     "BNAct": (lambda: B.BNAct(names=B.Names("post_", {"act": "{p}relu"})), (4, 4, 3)),
     "Bottleneck": (lambda: B.Bottleneck(4, strides=2, names="conv3_block1_"), (6, 6, 8)),
+    "BasicBlock": (lambda: B.BasicBlock(6, strides=2, conv_shortcut=True, names=B.Names(
+        "layer2_0_", {"shortcut_conv": "{p}downsample_0", "shortcut_bn": "{p}downsample_1"})), (7, 7, 4)),
+    "FireModule": (lambda: B.FireModule(3, 4, 5, names="features_3_"), (5, 5, 6)),
+    "ConvPoolClassifier": (lambda: B.ConvPoolClassifier(5, dropout=0.5, conv_name="classifier_1"), (5, 5, 4)),
+    "ChannelShuffle": (lambda: B.ChannelShuffle(3, name="shuffle"), (3, 3, 6)),
+    "ChannelSplit": (lambda: B.ChannelSplit(name="split"), (3, 3, 6)),
+    "ShuffleUnit": (lambda: B.ShuffleUnit(8, strides=2, names="stage2_0_"), (7, 7, 4)),
     "GroupedBottleneck": (lambda: B.GroupedBottleneck(8, 16, 4, strides=2, squeeze_filters=2, names="y_"),
                           (7, 7, 8)),
     "PreActBottleneck": (lambda: B.PreActBottleneck(4, strides=2, names="conv2_block3_"), (6, 6, 16)),
@@ -160,6 +167,11 @@ cases = {
     "DecoderStage": (lambda f: B.DecoderStage(6, skip_filters=3, names="d_", data_format=f), [(3, 3, 8), (7, 7, 4)]),
     "ASPP": (lambda f: B.ASPP(6, rates=(2, 3), names="a_", data_format=f), [(5, 5, 4)]),
     "SegmentationHead": (lambda f: B.SegmentationHead(3, size=(10, 10), names="h_", data_format=f), [(5, 5, 4)]),
+    "BasicBlock": (lambda f: B.BasicBlock(6, strides=2, conv_shortcut=True, names="r_", data_format=f), [(7, 7, 4)]),
+    "FireModule": (lambda f: B.FireModule(3, 4, 5, names="f_", data_format=f), [(5, 5, 6)]),
+    "ConvPoolClassifier": (lambda f: B.ConvPoolClassifier(5, data_format=f), [(5, 5, 4)]),
+    "ShuffleUnit": (lambda f: B.Chain([B.ShuffleUnit(8, strides=2, names="s0_", data_format=f),
+                                       B.ShuffleUnit(8, names="s1_", data_format=f)], name="s"), [(7, 7, 4)]),
 }
 to_first = lambda x: np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
 to_last = lambda y: np.transpose(y, (0, 2, 3, 1)) if y.ndim == 4 else y
@@ -194,7 +206,7 @@ def test_channels_first_blocks_match_channels_last_on_transposed_inputs():
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     differences = json.loads(run.stdout.strip().splitlines()[-1])
-    assert len(differences) == 14
+    assert len(differences) == 18
     assert max(differences.values()) <= 1e-5, differences
 
 

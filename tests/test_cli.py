@@ -18,7 +18,7 @@ from kapps.cli import main, model_index
 from kapps.cli.app import COMMANDS
 
 HELP_COMMANDS = [[], ["list"], ["info"], ["predict"], ["validate"], ["weights"], ["weights", "list"], ["weights", "path"],
-                 ["weights", "fetch"], ["weights", "verify"], ["fine-tune"], ["bench"], ["export"]]
+                 ["weights", "fetch"], ["weights", "verify"], ["convert"], ["fine-tune"], ["bench"], ["export"]]
 NOT_COMMANDS = {"__init__", "app", "common", "model_index"}
 
 
@@ -35,7 +35,7 @@ def test_every_command_module_is_registered(capsys):
     out = capsys.readouterr().out
     rows = out.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
     listed = [line.split()[0] for line in rows if not line.startswith(" " * 5)]  # not wrapped help text
-    assert listed == ["list", "info", "predict", "validate", "weights", "fine-tune", "bench", "export"]
+    assert listed == ["list", "info", "predict", "validate", "weights", "convert", "fine-tune", "bench", "export"]
 
 
 def test_a_missing_command_module_is_an_import_error(monkeypatch):

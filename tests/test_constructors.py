@@ -26,6 +26,7 @@ PREPROCESSING = {
     "mobilenet_v2": "tf", "mobilenet_v3": "none", "nasnet": "tf", "regnet": "none", "resnet": "caffe",
     "resnet_rs": "none", "resnet_v2": "tf",
     "vgg16": "caffe", "vgg19": "caffe", "xception": "tf",
+    "resnet_basic": "torch", "squeezenet": "torch", "shufflenet_v2": "torch",  # torchvision's (issue 12)
 }
 
 

@@ -20,7 +20,7 @@ from conftest import REPO
 from kapps.registry import list_models, model_function
 
 ERRORS = ["KappsError", "WeightsNotFoundError", "WeightsIntegrityError", "WeightsMismatchError", "DownloadError",
-          "BackendError"]
+          "BackendError", "CheckpointError"]
 #: Keras backends to prove TensorFlow-free: numpy always, jax/torch when installed in this environment.
 BACKENDS = ["numpy"] + [name for name in ("jax", "torch") if importlib.util.find_spec(name)]
 

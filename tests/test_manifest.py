@@ -13,6 +13,9 @@ checked here against an independent source:
 * the genuine weight file in the shared folder (``KAPPS_SHARED_DIR``, default
   ``../shared`` beside the repository), whose sha256 and size must match.
 
+torchvision's checkpoints (``"source": "torchvision"``) have their own schema here (section 7);
+tests/test_torchvision_families.py checks their facts against the installed torchvision.
+
 Uses only json, pathlib, inspect, importlib, ast, hashlib, re and keras (not kapps).
 """
 
@@ -85,6 +88,8 @@ REGISTRY_NAMES = {
     *(f"regnet{kind}{mf:03d}" for kind in "xy" for mf in (2, 4, 6, 8, 16, 32, 40, 64, 80, 120, 160, 320)),
     *(f"resnet_rs{depth}" for depth in (50, 101, 152, 200, 270, 350, 420)),
     *CLASSICS,
+    "resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1",
+    *(f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")),
 }
 # Variant value types, per variant key.
 VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool}
@@ -102,12 +107,17 @@ def _load():
 
 
 MANIFEST = _load()
-FILES = MANIFEST["files"]
+ALL_FILES = MANIFEST["files"]
 MODELS = MANIFEST["models"]
+#: Models and files whose source is torchvision (PyTorch checkpoints, section 7); the rest are Keras files.
+TORCHVISION_MODELS = {k for k, v in MODELS.items() if v.get("source") == "torchvision"}
+TORCHVISION_FILES = [e for e in ALL_FILES if e.get("source") == "torchvision"]
+FILES = [e for e in ALL_FILES if e.get("source", "keras") == "keras"]
 #: Models whose reference is tf.keras (RegNet, ResNet-RS: Keras 3 dropped them); tests/test_tf_keras_families.py
 #: cross-checks their files against tf_keras. Sections 2, 3 and 6 check the others against keras.
 TF_KERAS_MODELS = {k for k, v in MODELS.items() if v.get("keras_package") == "tf_keras"}
-IMAGENET_MODELS = {k: v for k, v in MODELS.items() if v.get("imagenet") and k not in TF_KERAS_MODELS}
+IMAGENET_MODELS = {k: v for k, v in MODELS.items()
+                   if v.get("imagenet") and k not in TF_KERAS_MODELS and k not in TORCHVISION_MODELS}
 KERAS_FILES = [e for e in FILES if e["model"] not in TF_KERAS_MODELS]
 
 
@@ -237,6 +247,8 @@ def test_registry_names_are_exactly_the_agreed_ones():
 
 def test_model_entries_have_schema_keys_and_types():
     for name, m in MODELS.items():
+        if name in TORCHVISION_MODELS:
+            continue  # section 7
         extra = set(m) - MODEL_KEYS
         assert MODEL_KEYS <= set(m), (name, m)
         assert extra <= {"note", "keras_package"}, (name, extra)
@@ -296,16 +308,16 @@ def test_every_file_belongs_to_an_imagenet_model_with_matching_variant_keys():
 
 
 def test_file_names_urls_and_keys_are_unique():
-    names = [e["file"] for e in FILES]
+    names = [e["file"] for e in ALL_FILES]
     assert len(names) == len(set(names))
-    urls = [e["url"] for e in FILES]
+    urls = [e["url"] for e in ALL_FILES]
     assert len(urls) == len(set(urls))
-    keys = [(e["model"], e["include_top"], _variant_tuple(e)) for e in FILES]
+    keys = [(e["model"], e["include_top"], _variant_tuple(e)) for e in ALL_FILES]
     assert len(keys) == len(set(keys))
 
 
 def test_files_are_sorted_by_model_include_top_variant():
-    keys = [(e["model"], e["include_top"], _variant_tuple(e)) for e in FILES]
+    keys = [(e["model"], e["include_top"], _variant_tuple(e)) for e in ALL_FILES]
     assert keys == sorted(keys)
 
 
@@ -655,7 +667,7 @@ def test_classics_have_no_imagenet_files(name):
     assert not [e for e in FILES if e["model"] == name]
 
 
-def test_only_classics_lack_imagenet_weights():
+def test_only_classics_lack_imagenet_weights():  # torchvision's models have their checkpoints
     assert {k for k, m in MODELS.items() if not m["imagenet"]} == set(CLASSICS)
 
 
@@ -730,3 +742,36 @@ def test_keras_requests_exactly_this_file(entry, monkeypatch):
         assert file_hash == entry["hash"]["value"]
     else:
         assert file_hash is None
+
+
+# --------------------------------------------------------------------------
+# 7. torchvision's checkpoints (their facts: tests/test_torchvision_families.py, against torchvision)
+
+TORCHVISION_MODEL_KEYS = MODEL_KEYS | {"source", "torchvision_function"}
+TORCHVISION_FILE_KEYS = FILE_KEYS | {"source", "weights_enum", "accuracy", "eval_transform"}
+
+
+def test_torchvision_models_and_files_have_their_schema():
+    assert TORCHVISION_MODELS == {"resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5",
+                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"}
+    for name in TORCHVISION_MODELS:
+        m = MODELS[name]
+        assert set(m) == TORCHVISION_MODEL_KEYS, (name, m)
+        assert m["imagenet"] is True and m["keras_module"] is None and m["variant_keys"] == [], name
+        assert isinstance(m["keras_function"], str) and isinstance(m["torchvision_function"], str), name
+        (entry,) = [e for e in ALL_FILES if e["model"] == name]  # one checkpoint serves both tops
+        assert entry in TORCHVISION_FILES
+    for e in TORCHVISION_FILES:
+        assert set(e) == TORCHVISION_FILE_KEYS, e
+        assert e["include_top"] is True and e["variant"] == {} and e["size"] is None, e
+        assert e["url"] == "https://download.pytorch.org/models/" + e["file"] and e["file"].endswith(".pth"), e
+        # the hash is the hex run torchvision's loader reads from the file name (torch.hub's r"-([a-f0-9]*)\.")
+        assert e["hash"] == {"algorithm": "sha256-prefix",
+                             "value": re.search(r"-([a-f0-9]*)\.", e["file"]).group(1)}, e
+        assert len(e["hash"]["value"]) >= 8, e
+        assert e["hash_source"].startswith(f"torchvision.models.{e['weights_enum']} "), e
+        assert set(e["accuracy"]) == {"acc@1", "acc@5"}, e
+        transform = e["eval_transform"]
+        assert transform["preprocessing"] == "torch" and transform["interpolation"] == "bilinear", e
+        assert transform["crop_pct"] == transform["size"][0] / transform["resize_size"], e
+        assert transform["mean"] == [0.485, 0.456, 0.406] and transform["std"] == [0.229, 0.224, 0.225], e

@@ -26,9 +26,10 @@ from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
 from kapps.blocks.convnext import ConvNeXtBlock, LayerScale
 from kapps.blocks.decoder import ASPP, DecoderStage, SegmentationHead, conv_stack
 from kapps.blocks.dense import DenseLayer, DenseBlock, Transition, DENSENET_BN_EPSILON
+from kapps.blocks.fire import FireModule
 from kapps.blocks.grouped import GroupedBottleneck
 from kapps.blocks.heads import (
-    ConvClassifier, DenseClassifier, PoolingHead, global_pool, POOLING_CHOICES,
+    ConvClassifier, ConvPoolClassifier, DenseClassifier, PoolingHead, global_pool, POOLING_CHOICES,
 )
 from kapps.blocks.inception import (
     Conv, Pool, Fork, InceptionModule, ScaleAdd, ScaledResidual, inception_conv, output_channels, pool_layer,
@@ -44,8 +45,9 @@ from kapps.blocks.normalization import LocalResponseNormalization
 from kapps.blocks.padding import same_padding_for_stride
 from kapps.blocks.preprocessing import ImagePreprocessing, is_serializable_function
 from kapps.blocks.residual import Chain, Residual, run_layer
-from kapps.blocks.resnet import Bottleneck, PreActBottleneck, BNAct, RESNET_BN_EPSILON
+from kapps.blocks.resnet import BasicBlock, Bottleneck, PreActBottleneck, BNAct, RESNET_BN_EPSILON, TORCH_BN_EPSILON
 from kapps.blocks.separable import SeparableConvBN, SeparableStack, separable_units
+from kapps.blocks.shuffle import ChannelShuffle, ChannelSplit, ShuffleUnit, shuffle_permutation
 from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
 from kapps.blocks.stochastic_depth import drop_path
 from kapps.blocks.vgg import ConvPoolStage, FlattenDenseClassifier
@@ -54,14 +56,15 @@ from kapps.blocks.widths import make_divisible
 __all__ = [
     "make_activation", "relu6", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable", "batch_norm",
     "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead", "conv_stack",
-    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON",
-    "GroupedBottleneck", "ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
+    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON", "FireModule",
+    "GroupedBottleneck", "ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
     "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
     "LocalResponseNormalization", "same_padding_for_stride", "ImagePreprocessing",
     "is_serializable_function", "Chain", "Residual",
-    "run_layer", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "SeparableConvBN",
-    "SeparableStack", "separable_units", "SqueezeExcite", "squeeze_channels", "drop_path", "ConvPoolStage",
+    "run_layer", "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",
+    "SeparableConvBN", "SeparableStack", "separable_units", "ChannelShuffle", "ChannelSplit", "ShuffleUnit",
+    "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "ConvPoolStage",
     "FlattenDenseClassifier", "make_divisible",
 ]

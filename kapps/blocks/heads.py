@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConvClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES"]
+__all__ = ["ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES"]
 
 from typing import Any, Callable
 
@@ -134,3 +134,48 @@ class ConvClassifier(Block):
         if self.dropout is not None:
             x = self.dropout(x, training=training)
         return self.act(self.reshape(self.conv(x)))
+
+
+@keras.saving.register_keras_serializable(package="kapps")
+class ConvPoolClassifier(Block):
+    """Dropout, a 1x1 convolution to ``classes`` (with bias), its activation, global average
+    pooling, then ``activation``: the SqueezeNet top (the class scores are convolved per pixel,
+    then averaged; unlike :class:`ConvClassifier`, which pools first).
+
+    >>> import numpy as np
+    >>> head = ConvPoolClassifier(10, dropout=0.5, activation=None)
+    >>> tuple(head(np.zeros((2, 13, 13, 16), "float32")).shape)
+    (2, 10)
+    """
+
+    def __init__(
+        self,
+        classes: int,
+        *,
+        activation: str | Callable | None = "softmax",
+        dropout: float | None = 0.5,
+        conv_activation: str | Callable | None = "relu",
+        dropout_name: str = "dropout",
+        conv_name: str = "conv_preds",
+        conv_activation_name: str = "conv_preds_relu",
+        pool_name: str = "avg_pool",
+        activation_name: str = "predictions",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("name", "classifier")
+        super().__init__(**kwargs)
+        fmt = self.use_data_format(data_format)
+        self.dropout = keras.layers.Dropout(dropout, name=dropout_name) if dropout else None
+        self.conv = keras.layers.Conv2D(classes, 1, use_bias=True, data_format=fmt, name=conv_name)
+        self.conv_act = make_activation(conv_activation, conv_activation_name)
+        self.pool = keras.layers.GlobalAveragePooling2D(data_format=fmt, name=pool_name)
+        self.act = keras.layers.Activation(activation, name=activation_name)
+
+    def compose(self, x: Any, training: bool | None = None) -> Any:
+        if self.dropout is not None:
+            x = self.dropout(x, training=training)
+        x = self.conv(x)
+        if self.conv_act is not None:
+            x = self.conv_act(x)
+        return self.act(self.pool(x))

@@ -1,4 +1,4 @@
-"""Residual bottleneck blocks of ResNet v1 (He et al. 2016a) and v2 (He et al. 2016b).
+"""Residual blocks of ResNet v1 (He et al. 2016a: the basic block and the bottleneck) and v2 (He et al. 2016b).
 
 The v1 block also makes ResNet-D (He et al. 2019, "Bag of Tricks") with squeeze-excite and
 stochastic depth, the block of ResNet-RS (Bello et al. 2021).
@@ -11,7 +11,7 @@ and 1x1 convolutions).
 
 from __future__ import annotations
 
-__all__ = ["Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON"]
+__all__ = ["BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON"]
 
 from typing import Any, Callable
 
@@ -26,6 +26,8 @@ from kapps.blocks.stochastic_depth import drop_path
 
 #: The BatchNorm epsilon of Keras' ResNet weights (converted from Caffe).
 RESNET_BN_EPSILON = 1.001e-5
+#: PyTorch's BatchNorm epsilon (``nn.BatchNorm2d``'s default), that of torchvision's weights.
+TORCH_BN_EPSILON = 1e-5
 
 
 def _unit_names(names: Names, unit: int | str) -> Names:
@@ -66,6 +68,68 @@ class BNAct(Block):
     def compose(self, x: Any, training: bool | None = None) -> Any:
         x = self.bn(x, training=training)
         return x if self.act is None else self.act(x)
+
+
+@keras.saving.register_keras_serializable(package="kapps")
+class BasicBlock(Residual):
+    """ResNet v1 basic block (ResNet-18/34): 3x3 conv-BN-act, 3x3 conv-BN; add; act.
+
+    The first 3x3 convolution carries the stride; a strided one is preceded by a symmetric
+    one-pixel zero padding and is ``valid`` (as PyTorch pads), the others are ``same``. The
+    shortcut is the identity, or (``conv_shortcut=True``) a strided 1x1 convolution with
+    BatchNorm. Convolutions have no bias by default (BatchNorm follows each).
+
+    Roles (for :class:`~kapps.blocks.Names`; default names ``{p}<role>``): ``pad1``,
+    ``conv1``, ``bn1``, ``act1``, ``conv2``, ``bn2``, ``shortcut_conv``, ``shortcut_bn``,
+    ``add``, ``out``, ``body``. torchvision's names are templates:
+    ``{"shortcut_conv": "{p}downsample_0", "shortcut_bn": "{p}downsample_1"}``.
+
+    >>> import numpy as np
+    >>> block = BasicBlock(16, strides=2, conv_shortcut=True, names="layer2_0_")
+    >>> tuple(block(np.zeros((1, 8, 8, 8), "float32")).shape)
+    (1, 4, 4, 16)
+    >>> [layer.name for layer in block.body.parts][:2]
+    ['layer2_0_pad1', 'layer2_0_unit1']
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        strides: int = 1,
+        *,
+        conv_shortcut: bool = False,
+        use_bias: bool = False,
+        activation: str | Callable | None = "relu",
+        bn_epsilon: float = TORCH_BN_EPSILON,
+        bn_momentum: float = 0.9,
+        names: Names | str | None = None,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        names = as_names(names, "basic_")
+        data_format = resolve_data_format(data_format)
+        common = dict(use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, data_format=data_format)
+
+        def unit(n: int | str) -> Names:
+            return Names("", {"conv": names(f"conv{n}"), "bn": names(f"bn{n}"), "act": names(f"act{n}"),
+                              "block": names(f"unit{n}")})
+
+        shortcut = None
+        if conv_shortcut:
+            shortcut = ConvBNAct(filters, 1, strides, padding="valid", activation=None, names=Names("", {
+                "conv": names("shortcut_conv"), "bn": names("shortcut_bn"), "block": names("shortcut")}), **common)
+        parts: list = []
+        if strides > 1:
+            parts.append(keras.layers.ZeroPadding2D(1, data_format=data_format, name=names("pad1")))
+        parts += [
+            ConvBNAct(filters, 3, strides, padding="valid" if strides > 1 else "same", activation=activation,
+                      names=unit(1), **common),
+            ConvBNAct(filters, 3, padding="same", activation=None, names=unit(2), **common),
+        ]
+        kwargs.setdefault("name", names.prefix.rstrip("_") or "basic_block")
+        super().__init__(Chain(parts, name=names("body")), shortcut, activation=activation, add_name=names("add"),
+                         act_name=names("out"), **kwargs)
+        self.use_data_format(data_format)
 
 
 @keras.saving.register_keras_serializable(package="kapps")

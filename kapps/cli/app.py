@@ -15,13 +15,13 @@ import argparse
 import sys
 from typing import Sequence
 
-from kapps.cli import bench, export, fine_tune, info, list_models, predict, validate, weights
+from kapps.cli import bench, convert, export, fine_tune, info, list_models, predict, validate, weights
 from kapps.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WEIGHTS, error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in ``kapps --help`` order; each has ``add_parser(subparsers)``.
-COMMANDS = (list_models, info, predict, validate, weights, fine_tune, bench, export)
+COMMANDS = (list_models, info, predict, validate, weights, convert, fine_tune, bench, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,7 +55,7 @@ def _weight_entries(args: argparse.Namespace) -> list:
     """The manifest entries NAME selects, the constructor's default variant first."""
     from kapps.weights import manifest
 
-    if args.name.endswith(".h5"):
+    if args.name.endswith((".h5", ".pth")):
         return [manifest.by_file_name(args.name)]
     files = manifest.files_for(_spec(args.name).name)
     if not files:

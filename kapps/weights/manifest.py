@@ -1,4 +1,11 @@
-"""Reads ``weights_manifest.json``: every official weight file, its URL, size and hash."""
+"""Reads ``weights_manifest.json``: every official weight file, its URL, size and hash.
+
+Files come from two sources: Keras' own HDF5 files (``source`` ``"keras"``, loaded as they are) and
+torchvision's PyTorch checkpoints (``source`` ``"torchvision"``: a ``.pth`` whose file name carries the
+first hex digits of its sha256, recorded as a ``sha256-prefix`` hash, converted once into a Keras
+``.weights.h5``; see :mod:`kapps.weights.converted`). A torchvision checkpoint holds the whole
+network, so its one entry (``include_top=True``) also serves ``include_top=False``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,10 @@ from kapps.errors import KappsError
 
 #: Where Keras' official files live; ``KAPPS_WEIGHTS_MIRROR`` may replace this prefix.
 KERAS_BUCKET = "https://storage.googleapis.com/tensorflow/keras-applications/"
+#: Where torchvision's checkpoints live; ``KAPPS_TORCHVISION_MIRROR`` may replace this prefix.
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+#: Weight sources: Keras' HDF5 files, torchvision's PyTorch checkpoints.
+SOURCES = ("keras", "torchvision")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +40,15 @@ class WeightFile:
     hash_source: str | None
     #: How the published accuracy is reproduced (classifier files; :mod:`kapps.transforms`).
     eval_transform: dict[str, Any] | None = dataclasses.field(default=None, hash=False, compare=False)
+    #: Who publishes the file (:data:`SOURCES`): ``"torchvision"`` files are PyTorch checkpoints to convert.
+    source: str = "keras"
+    #: The accuracy the source publishes for the file (torchvision: ``{"acc@1": ..., "acc@5": ...}``).
+    accuracy: dict[str, float] | None = dataclasses.field(default=None, hash=False, compare=False)
+
+    @property
+    def is_checkpoint(self) -> bool:
+        """A PyTorch checkpoint (converted to Keras before it is loaded), not a Keras HDF5 file."""
+        return self.source != "keras"
 
     @property
     def variant_dict(self) -> dict[str, Any]:
@@ -64,6 +84,8 @@ def all_files() -> tuple[WeightFile, ...]:
                 hash_value=digest.get("value"),
                 hash_source=entry.get("hash_source"),
                 eval_transform=entry.get("eval_transform"),
+                source=entry.get("source", "keras"),
+                accuracy=entry.get("accuracy"),
             )
         )
     return tuple(files)
@@ -112,6 +134,8 @@ def find(model: str, include_top: bool, variant: dict[str, Any] | None = None) -
             f"{note} Received: weights='imagenet'"
         )
     candidates = [f for f in files_for(model) if f.include_top == include_top]
+    if not candidates and not include_top:  # a checkpoint of the whole network serves include_top=False too
+        candidates = [f for f in files_for(model) if f.is_checkpoint]
     for entry in candidates:
         wanted = entry.variant_dict
         if wanted.keys() == variant.keys() and all(_same(wanted[k], variant[k]) for k in wanted):

@@ -6,9 +6,13 @@
 2. Keras' own cache, ``$KERAS_HOME/models`` (default ``~/.keras/models``);
 3. the kapps cache, ``$KAPPS_CACHE_DIR`` (default ``~/.cache/kapps/weights``);
 4. a download into the kapps cache from the manifest's URL (or from
-   ``$KAPPS_WEIGHTS_MIRROR``, which replaces Keras' bucket prefix): streamed to a
+   ``$KAPPS_WEIGHTS_MIRROR``, which replaces Keras' bucket prefix, and
+   ``$KAPPS_TORCHVISION_MIRROR``, which replaces torchvision's): streamed to a
    temporary file under a lock, checked against the manifest's size and hash, then
    renamed into place. Nothing is left behind when a check fails.
+
+Hashes are checked whole, except torchvision's ``sha256-prefix``: the file's sha256 must start
+with the hex digits torchvision puts in the file name.
 """
 
 from __future__ import annotations
@@ -24,13 +28,18 @@ from typing import IO
 
 import h5py
 
-from kapps.errors import DownloadError, WeightsIntegrityError, WeightsNotFoundError
+from kapps.errors import DownloadError, KappsError, WeightsIntegrityError, WeightsNotFoundError
 from kapps.utils.files import atomic_path
 from kapps.weights.locking import file_lock
-from kapps.weights.manifest import KERAS_BUCKET, WeightFile
+from kapps.weights.manifest import KERAS_BUCKET, TORCHVISION_URL, WeightFile
+from kapps.weights.torch_checkpoint import checkpoint_format
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
+#: URL prefix -> the environment variable naming a mirror that replaces it.
+MIRRORS = {KERAS_BUCKET: "KAPPS_WEIGHTS_MIRROR", TORCHVISION_URL: "KAPPS_TORCHVISION_MIRROR"}
+#: ``sha256-prefix``: the file's sha256 must start with the published digits (torchvision's file names).
+PREFIX_ALGORITHM = "sha256-prefix"
 
 
 def weights_dirs() -> list[str]:
@@ -62,10 +71,11 @@ def search_dirs() -> list[tuple[str, str]]:
 
 
 def download_url(entry: WeightFile) -> str:
-    """The URL to fetch ``entry`` from, honouring ``KAPPS_WEIGHTS_MIRROR``."""
-    mirror = os.environ.get("KAPPS_WEIGHTS_MIRROR")
-    if mirror and entry.url.startswith(KERAS_BUCKET):
-        return mirror.rstrip("/") + "/" + entry.url[len(KERAS_BUCKET):]
+    """The URL to fetch ``entry`` from, honouring ``KAPPS_WEIGHTS_MIRROR`` and ``KAPPS_TORCHVISION_MIRROR``."""
+    for prefix, variable in MIRRORS.items():
+        mirror = os.environ.get(variable)
+        if mirror and entry.url.startswith(prefix):
+            return mirror.rstrip("/") + "/" + entry.url[len(prefix):]
     return entry.url
 
 
@@ -93,13 +103,19 @@ def verify(entry: WeightFile, path: str) -> None:
             f"{entry.file}: size check failed for {path}: expected {entry.size} bytes, found {size} bytes."
         )
     if entry.hash_value:
-        actual = file_hash(path, entry.hash_algorithm or "sha256")
-        if actual != entry.hash_value:
+        prefix = entry.hash_algorithm == PREFIX_ALGORITHM
+        actual = file_hash(path, "sha256" if prefix else entry.hash_algorithm or "sha256")
+        if not (actual.startswith(entry.hash_value) if prefix else actual == entry.hash_value):
+            expected = f"a sha256 starting with {entry.hash_value}" if prefix else entry.hash_value
             raise WeightsIntegrityError(
-                f"{entry.file}: {entry.hash_algorithm} mismatch for {path}: expected {entry.hash_value}, "
-                f"got {actual}."
+                f"{entry.file}: {entry.hash_algorithm} mismatch for {path}: expected {expected}, got {actual}."
             )
-    if not h5py.is_hdf5(path):
+    if entry.is_checkpoint:
+        try:
+            checkpoint_format(path)
+        except KappsError as error:
+            raise WeightsIntegrityError(f"{entry.file}: {error}") from None
+    elif not h5py.is_hdf5(path):
         raise WeightsIntegrityError(f"{entry.file}: {path} is not an HDF5 file.")
 
 
