@@ -38,6 +38,27 @@ def smallest_of_each_family(names: list[str]) -> list[str]:
     return [name for name in names if name in smallest.values()]
 
 
+def families_part(names: list[str], part: int, parts: int) -> list[str]:
+    """Part ``part`` of ``parts`` of ``names``, whole families together (each family's models in
+    ``names``' order, families one after another). Families are dealt largest first to the part with
+    the fewest models (longest-processing-time-first, a model a unit). On JAX, eager operations are
+    compiled once per shape, and a family's models share many shapes: DenseNet-121, -169 and -201 took
+    47, 53 and 92 s in three processes and 31, 22 and 15 s one after another in one.
+
+    >>> families_part(["resnet50", "vgg16", "resnet101", "mobilenet_v2"], 0, 2)
+    ['resnet50', 'resnet101']
+    """
+    families: dict[str, list[str]] = {}
+    for name in names:
+        families.setdefault(get_spec(name).family, []).append(name)
+    loads, dealt = [0] * parts, [[] for _ in range(parts)]
+    for family in sorted(families, key=lambda f: (-len(families[f]), f)):
+        lightest = loads.index(min(loads))
+        loads[lightest] += len(families[family])
+        dealt[lightest].append(family)
+    return [name for family in dealt[part] for name in families[family]]
+
+
 def part_of(names: list[str], part: int, parts: int) -> list[str]:
     """Part ``part`` of ``parts`` of ``names``, dealt by parameter count (the largest spread out), sorted.
 

@@ -3,9 +3,11 @@
 The Keras backend is fixed when Keras is imported, so each backend's checks run in
 subprocesses (``tests/backend_worker.py`` with ``KERAS_BACKEND`` set), batched to pay the
 imports once; the tests below read their JSON reports. One process per backend runs the
-parity, weight-file, round-trip and optimize checks; the build-and-predict sweep of every
-registered model is dealt into parts (``SWEEP_PARTS``), one process each, which
-pytest-xdist runs on different workers. This process (TensorFlow) writes the inputs: the
+weight-file, round-trip and optimize checks; the build-and-predict sweep of every
+registered model is dealt into parts (``SWEEP_PARTS``), whole families together (JAX compiles each
+eager operation once per shape, and a family's models share shapes), one process each, which
+pytest-xdist runs on different workers. A part also compares the parity models of its families with
+keras.applications, at the sweep's size. This process (TensorFlow) writes the inputs: the
 real photo at each size, and, for NASNetMobile on torch, where keras.applications refuses
 to build it, a keras.applications weight file and its outputs made here.
 """
@@ -23,18 +25,20 @@ import numpy as np
 import pytest
 
 from conftest import REPO, photo, shared_dir
-from parity import family_preprocess, part_of, randomize_batch_norm
+from parity import families_part, family_preprocess, randomize_batch_norm
 
 BACKENDS = ("jax", "torch")
 TOLERANCE = 1e-4
-#: Parity models and their (small) input sizes.
-PARITY = [("mobilenet_v2", 64), ("resnet50", 64), ("efficientnet_b0", 64), ("convnext_tiny", 64),
-          ("densenet121", 64), ("inception_v3", 75), ("nasnet_mobile", 64)]
+#: Models compared with keras.applications on each backend (at their sweep size).
+PARITY = ("mobilenet_v2", "resnet50", "efficientnet_b0", "convnext_tiny", "densenet121", "inception_v3",
+          "nasnet_mobile")
 #: keras.applications refuses these on a backend; kapps is compared with its TensorFlow outputs instead.
 REFUSED = {"torch": {"nasnet_mobile"}}
 #: Both builders; NASNet's Sequential blocks pass (previous, current) pairs between cells.
 ROUNDTRIP = [("mobilenet_v2", 64, "functional"), ("mobilenet_v2", 64, "sequential"), ("nasnet_mobile", 64, "sequential")]
 SIZES = (32, 64, 75, 96)
+#: The size of the model keras.applications refuses (NASNetMobile on torch), compared through TensorFlow's outputs.
+REFUSED_SIZE = 64
 WORKER_TIMEOUT = 1800
 #: JAX compiles each initializer shape: 1.8 s each with XLA's defaults, 0.26 s at its lowest optimisation,
 #: 0.12 s without the fusion emitters too (30 shapes of ``jax.random.uniform``, measured on the 2-core machine).
@@ -56,16 +60,20 @@ SWEEPS = [(backend, part) for backend in BACKENDS for part in range(SWEEP_PARTS[
 
 
 def swept_models(backend: str, part: int) -> list[str]:
-    """Every registered model but the parity models (built there), dealt over the backend's parts
-    by parameter count (on JAX, initializing the weights is most of a large model's build).
+    """The registered models of one part of the backend's sweep: whole families.
 
     >>> names = sum((swept_models("jax", p) for p in range(SWEEP_PARTS["jax"])), [])
-    >>> sorted(names + [n for n, _ in PARITY]) == __import__("kapps").list_models()
+    >>> sorted(names) == __import__("kapps").list_models()
     True
     """
     import kapps
 
-    return part_of([n for n in kapps.list_models() if n not in dict(PARITY)], part, SWEEP_PARTS[backend])
+    return families_part(kapps.list_models(), part, SWEEP_PARTS[backend])
+
+
+def parity_models(backend: str, part: int) -> list[str]:
+    """The parity models a part compares with keras.applications on ``backend`` (not those it refuses)."""
+    return [n for n in swept_models(backend, part) if n in PARITY and n not in REFUSED.get(backend, ())]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +88,7 @@ def reference_files(tmp: Path, backend: str) -> list[list]:
     """TensorFlow-made keras.applications weight files and outputs for the models refused on ``backend``."""
     files = []
     for name in sorted(REFUSED.get(backend, ())):
-        size = dict(PARITY)[name]
+        size = REFUSED_SIZE
         ref = keras.applications.NASNetMobile(weights=None, input_shape=(size, size, 3))
         randomize_batch_norm(ref)
         weights, expected = tmp / f"{name}.weights.h5", tmp / f"{name}_expected.npy"
@@ -109,12 +117,10 @@ def run_worker(backend: str, job: dict, tmp: Path) -> dict:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def report(request, photos, tmp_path_factory) -> dict:
-    """The parity, weight-file, round-trip and optimize checks on one backend."""
+    """The weight-file, round-trip and optimize checks on one backend."""
     backend, tmp = request.param, tmp_path_factory.mktemp(f"report_{request.param}")
-    refused = REFUSED.get(backend, set())
     job = {
         "tmp": str(tmp), "photos": str(photos),
-        "parity": [[n, s] for n, s in PARITY if n not in refused],
         "file_parity": reference_files(tmp, backend),
         "official_weights": [str(shared_dir() / "weights" / "mobilenet_2_5_224_tf_no_top.h5"), 96],
         "user_weights": 64,
@@ -126,10 +132,13 @@ def report(request, photos, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module", params=SWEEPS, ids=lambda sweep: f"{sweep[0]}-part{sweep[1]}")
 def sweep_report(request, photos, tmp_path_factory) -> dict:
-    """Build and predict, both builders, for one part of the registered models on one backend."""
+    """Build and predict, both builders, for one part of the registered models on one backend, and
+    the parity models of its families against keras.applications."""
     (backend, part), tmp = request.param, tmp_path_factory.mktemp(f"sweep_{request.param[0]}")
+    compared = parity_models(backend, part)
     job = {"tmp": str(tmp), "photos": str(photos),
-           "sweep": [[n, sweep_size(n)] for n in swept_models(backend, part)]}
+           "parity": [[n, sweep_size(n)] for n in compared],
+           "sweep": [[n, sweep_size(n)] for n in swept_models(backend, part) if n not in compared]}
     return {**run_worker(backend, job, tmp), "part": part}
 
 
@@ -138,18 +147,27 @@ def result(report: dict, key: str):
     return report["results"][key]
 
 
-@pytest.mark.parametrize("name", [n for n, _ in PARITY])
-def test_parity_with_keras_applications(report, name):
-    key = f"file_parity/{name}" if name in REFUSED.get(report["backend"], ()) else f"parity/{name}"
-    diffs = result(report, key)
-    assert set(diffs) == {"functional", "sequential"}
-    assert max(diffs.values()) <= TOLERANCE, diffs
+def test_parity_with_keras_applications(sweep_report):
+    """The parity models of this part's families, both builders, against keras.applications."""
+    for name in parity_models(sweep_report["backend"], sweep_report["part"]):
+        diffs = result(sweep_report, f"parity/{name}")
+        assert set(diffs) == {"functional", "sequential"}
+        assert max(diffs.values()) <= TOLERANCE, (name, diffs)
+
+
+def test_models_keras_applications_refuses_load_its_files_like_tensorflow_computes(report):
+    """NASNetMobile on torch: kapps loads keras.applications' weight file and computes its TensorFlow outputs."""
+    for name in REFUSED.get(report["backend"], ()):
+        diffs = result(report, f"file_parity/{name}")
+        assert set(diffs) == {"functional", "sequential"}
+        assert max(diffs.values()) <= TOLERANCE, (name, diffs)
 
 
 def test_every_registered_model_builds_and_predicts(sweep_report):
     from kapps.registry import get_spec
 
-    swept = swept_models(sweep_report["backend"], sweep_report["part"])
+    swept = [n for n in swept_models(sweep_report["backend"], sweep_report["part"])
+             if n not in parity_models(sweep_report["backend"], sweep_report["part"])]
     assert len(swept) >= 10
     failures = {k: v.strip().splitlines()[-1] for k, v in sweep_report["errors"].items() if k.startswith("sweep/")}
     assert not failures, failures
@@ -165,7 +183,9 @@ def test_the_sweep_and_parity_cover_every_registered_model(backend):
 
     swept = [n for part in range(SWEEP_PARTS[backend]) for n in swept_models(backend, part)]
     assert len(swept) == len(set(swept))
-    assert sorted(swept + [n for n, _ in PARITY]) == kapps.list_models()
+    assert sorted(swept) == kapps.list_models()
+    compared = [n for part in range(SWEEP_PARTS[backend]) for n in parity_models(backend, part)]
+    assert sorted(compared + sorted(REFUSED.get(backend, ()))) == sorted(PARITY)
 
 
 def test_official_weight_file_loads_like_keras_applications(report):
