@@ -86,15 +86,42 @@ def test_plain_unet_trains_on_membranes(membrane):
 
 
 # -- kapps encoders --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("architecture", "backbone"), [
-    (UNet, "mobilenet_v2"), (UNet, "resnet50"), (UNet, "efficientnet_b0"),
-    (DeepLabV3Plus, "mobilenet_v2"), (DeepLabV3Plus, "resnet50"), (DeepLabV3Plus, "vgg16"),
-], ids=lambda value: getattr(value, "__name__", value))
-def test_model_on_a_backbone_predicts_and_trains(architecture, backbone, membrane):
+def family_backbones() -> list[tuple]:
+    """(architecture, backbone) for the smallest model of every family, U-Net and DeepLabV3+ each.
+    LeNet-5's deepest feature map is at reduction 4, below every output stride DeepLabV3+ takes
+    (8, 16, 32; its refusal is tested below), so it gets a U-Net only."""
+    from parity import smallest_of_each_family
+
+    backbones = smallest_of_each_family(kapps.list_models())
+    return [(UNet, b) for b in backbones] + [(DeepLabV3Plus, b) for b in backbones if b != "lenet5"]
+
+
+def backbone_input(images: np.ndarray, backbone: str) -> np.ndarray:
+    """The membrane slices at the smallest size of 64 or more that ``backbone`` takes and halves five
+    times (a multiple of 32), with the backbone's channels and preprocessing."""
+    spec = get_spec(backbone)
+    size = max(SIZE, -(-spec.min_size // 32) * 32)
+    x = np.asarray(keras.ops.image.resize(images, (size, size))) if size != SIZE else images
+    if spec.input_channels == 1:
+        return kapps.preprocess_input(x, mode=spec.preprocessing)
+    return rgb_input(x, backbone)
+
+
+@pytest.mark.parametrize(("architecture", "backbone"), family_backbones(),
+                         ids=lambda value: getattr(value, "__name__", value))
+def test_model_on_a_backbone_of_every_family_predicts_and_trains(architecture, backbone, membrane):
+    """Build, predict, and one training step of the decoder on the frozen encoder (fine_tune's first
+    phase; a step through every encoder, eager, would cost 5x more: tests/test_finetune_segmentation.py
+    trains an unfrozen one)."""
     images, labels = membrane
-    model = architecture(backbone, input_shape=(SIZE, SIZE, 3), classes=2, encoder_weights=None)
-    assert model.output_shape == (None, SIZE, SIZE, 2)
-    x = rgb_input(images, backbone)
+    x = backbone_input(images, backbone)
+    size = x.shape[1]
+    if size != SIZE:
+        labels = np.asarray(keras.ops.image.resize(labels[..., None].astype("float32"), (size, size),
+                                                   interpolation="nearest"))[..., 0].astype("int32")
+    keras.backend.clear_session()
+    model = architecture(backbone, input_shape=x.shape[1:], classes=2, encoder_weights=None, encoder_freeze=True)
+    assert model.output_shape == (None, size, size, 2)
     probabilities = np.asarray(model(x, training=False))
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
     assert np.isfinite(train_step(model, x, labels))
@@ -206,6 +233,9 @@ PLAIN = dict(input_shape=(SIZE, SIZE, 1), encoder_weights=None)
      r"`decoder_block` must be one of 'upsampling', 'transpose'\. Received: decoder_block='nearest'"),
     (lambda: UNet(None, decoder_filters=(), **PLAIN),
      r"`decoder_filters` must be a non-empty sequence of positive integers\. Received: decoder_filters=\(\)"),
+    (lambda: UNet("lenet5", input_shape=(32, 32, 1), encoder_weights=None, decoder_filters=(64, 32, 16)),
+     r"`decoder_filters` must be at most 2 stages for the lenet5 encoder \(its deepest reduction is 4; each stage "
+     r"upsamples x2\)\. Received: decoder_filters=\(64, 32, 16\)"),
     (lambda: UNet(None, decoder_filters=(64, 32, 16, 8, 4), **PLAIN),
      r"`decoder_filters` must be at most 4 stages .* Received: decoder_filters=\(64, 32, 16, 8, 4\)"),
     (lambda: UNet(None, input_shape=(SIZE, SIZE, 3)),
@@ -231,7 +261,7 @@ PLAIN = dict(input_shape=(SIZE, SIZE, 1), encoder_weights=None)
      r"Received: backbone=None"),
 ], ids=[
     "backbone", "classes-zero", "classes-float", "shape-rank", "shape-none", "shape-16", "shape-32", "decoder_block",
-    "decoder_filters-empty", "decoder_filters-too-many", "weights-plain", "weights-file", "activation",
+    "decoder_filters-empty", "decoder_filters-too-many-lenet", "decoder_filters-too-many", "weights-plain", "weights-file", "activation",
     "encoder_freeze", "builder", "output_stride", "output_stride-level", "atrous_rates", "deeplab-backbone",
 ])
 def test_bad_argument_names_it_and_its_value(build, message):

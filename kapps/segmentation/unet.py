@@ -62,7 +62,9 @@ def UNet(
         activation: a Keras activation name applied to the output, or None (logits).
         encoder_weights: ``"imagenet"``, None or a weights file of the backbone.
         encoder_freeze: make every encoder layer non-trainable (BatchNorm included).
-        decoder_filters: channels of each decoder stage, deepest first.
+        decoder_filters: channels of each decoder stage, deepest first. The default keeps
+            its last stages for an encoder whose deepest reduction is below 32 (SqueezeNet,
+            16: ``(128, 64, 32, 16)``; LeNet-5, 4: ``(32, 16)``).
         builder: ``"functional"`` spreads every block's layers into the graph;
             ``"sequential"`` keeps each decoder block whole, one layer (the model itself
             stays Functional: skips are not sequential).
@@ -83,6 +85,8 @@ def UNet(
     if backbone is None and filters == DEFAULT_DECODER_FILTERS:
         filters = PLAIN_DECODER_FILTERS
     deepest = encoder.feature_info[-1]["reduction"]
+    if decoder_filters == DEFAULT_DECODER_FILTERS:  # the default fits shallower encoders: its last stages
+        filters = filters[-encoders.stage_count_limit(deepest):]
     _check_stages(filters, deepest, backbone)
     encoders.check_divisible(input_shape, size, deepest, f"the deepest reduction of the {backbone or 'U-Net'} encoder")
     if encoder_freeze:
