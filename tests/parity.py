@@ -180,7 +180,7 @@ def reference_taps(ref: keras.Model, taps: list[tuple[str, str, type]], x: np.nd
 
 
 def check_features(name: str, builder: str, model: keras.Model, x: np.ndarray, reference_outputs,
-                   tolerance: float = 1e-4) -> None:
+                   tolerance: float = 1e-4, **options) -> None:
     """``features_only=True`` of ``name`` against the intermediate layers it names.
 
     The feature model is built with ``builder`` at ``x``'s size and gets ``model``'s weights
@@ -189,10 +189,12 @@ def check_features(name: str, builder: str, model: keras.Model, x: np.ndarray, r
     ``(name, input layer name, class)``) and, for the
     functional builder, the same layers of ``model``; ``feature_info`` must describe them:
     channels, and reductions that are distinct powers of two whose maps have the size the
-    stride gives (``valid`` convolutions may trim a few pixels: LeNet-5 six).
+    stride gives (``valid`` convolutions may trim a few pixels: LeNet-5 six). ``options`` are the
+    model's own constructor options (``variant="torchvision"``).
     """
     size = x.shape[1]
-    features = kapps.get_model(name, weights=None, input_shape=x.shape[1:], features_only=True, builder=builder)
+    features = kapps.get_model(name, weights=None, input_shape=x.shape[1:], features_only=True, builder=builder,
+                               **options)
     copy_weights_by_name(model, features)
     info = features.feature_info
     names = [level["name"] for level in info]

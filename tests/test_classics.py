@@ -268,19 +268,29 @@ def test_googlenet_with_auxiliary_classifiers_loads_its_own_weight_file(tmp_path
 @pytest.mark.fast
 @pytest.mark.parametrize("name", CLASSICS)
 def test_imagenet_weights_are_refused_clearly(name):
-    """No ImageNet weights exist: the manifest's error names the model and the argument."""
-    with pytest.raises(ValueError, match=rf"`weights` must be None or a file path for {name}: it has no official"):
-        kapps.get_model(name, weights="imagenet")
-    with pytest.raises(ValueError, match="no official ImageNet weights"):
-        kapps.get_model(name, weights="imagenet", include_top=False)
+    """The papers' networks have no ImageNet weights: LeNet-5's refusal is the manifest's (naming the model and
+    the argument); AlexNet's and GoogLeNet's paper variants name ``variant`` (their ImageNet weights are
+    torchvision's variant's: tests/test_torchvision_classics.py)."""
+    if name == "lenet5":
+        with pytest.raises(ValueError, match=rf"`weights` must be None or a file path for {name}: it has no official"):
+            kapps.get_model(name, weights="imagenet")
+        with pytest.raises(ValueError, match="no official ImageNet weights"):
+            kapps.get_model(name, weights="imagenet", include_top=False)
+        return
+    for include_top in (True, False):
+        with pytest.raises(ValueError, match=r"needs variant='torchvision'.*paper variant has no ImageNet weights"):
+            kapps.get_model(name, weights="imagenet", include_top=include_top, variant="paper")
 
 
 @pytest.mark.parametrize("name", CLASSICS)
 def test_registry_metadata(name):
+    """The registry describes the papers' networks, the defaults; AlexNet and GoogLeNet list torchvision's
+    checkpoint (of their torchvision variant) among their weight files."""
     info = kapps.model_info(name)
-    assert info["imagenet_weights"] is False and info["weight_files"] == []
+    assert info["imagenet_weights"] is (name != "lenet5")
+    assert [f["variant"] for f in info["weight_files"]] == ([] if name == "lenet5" else ["torchvision"])
     assert info["top1"] is None and info["top5"] is None
-    assert info["preprocessing"] == "tf"
+    assert info["preprocessing"] == {"lenet5": "tf", "alexnet": "torch", "googlenet": "tf"}[name]
     assert info["reference"]
     assert kapps.get_model(get_spec(name).keras_name).name == name  # by Keras-style name, weights=None default
 

@@ -21,13 +21,13 @@ ALL = kapps.list_models()
 
 #: Each family's preprocessing mode before the refactor (it was stated in every spec).
 PREPROCESSING = {
-    "alexnet": "tf", "convnext": "none", "densenet": "torch", "efficientnet": "none", "efficientnet_v2": "none",
+    "alexnet": "torch", "convnext": "none", "densenet": "torch", "efficientnet": "none", "efficientnet_v2": "none",
     "googlenet": "tf", "inception_resnet_v2": "tf", "inception_v3": "tf", "lenet": "tf", "mobilenet": "tf",
     "mobilenet_v2": "tf", "mobilenet_v3": "none", "nasnet": "tf", "regnet": "none", "resnet": "caffe",
     "resnet_rs": "none", "resnet_v2": "tf",
     "vgg16": "caffe", "vgg19": "caffe", "xception": "tf",
     "resnet_basic": "torch", "squeezenet": "torch", "shufflenet_v2": "torch",  # torchvision's (issue 12)
-}
+}  # alexnet was "tf" until torchvision's AlexNet weights (issue 12): its preprocess_input fits them
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -115,5 +115,5 @@ def test_convnext_options_derive_the_layer_prefix():
 
 def test_model_without_imagenet_weights_refuses_them_first():
     """Before the other checks (here: classes=10 with the ImageNet top), as the classics did."""
-    with pytest.raises(ValueError, match="`weights` must be None or a file path for alexnet: it has no official"):
-        kapps.AlexNet(weights="imagenet", classes=10, input_shape=(10, 10, 3))
+    with pytest.raises(ValueError, match="`weights` must be None or a file path for lenet5: it has no official"):
+        kapps.LeNet5(weights="imagenet", classes=7, input_shape=(10, 10, 3))

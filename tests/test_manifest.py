@@ -54,6 +54,8 @@ KNOWN_SHA256 = (
     "dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf"
 )
 CLASSICS = ("lenet5", "alexnet", "googlenet")
+#: Classics whose torchvision variant has torchvision's checkpoint (``variant="torchvision"``; section 7).
+TORCHVISION_CLASSICS = ("alexnet", "googlenet")
 REGISTRY_NAMES = {
     "convnext_tiny",
     "convnext_small",
@@ -92,7 +94,7 @@ REGISTRY_NAMES = {
     *(f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")),
 }
 # Variant value types, per variant key.
-VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool}
+VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool, "variant": str}
 KERAS_HASH_SOURCE = re.compile(r"^keras\.applications\.(\w+) ")
 TF_KERAS_HASH_SOURCE = re.compile(r"^tf_keras\.applications\.(regnet|resnet_rs) (WEIGHTS_HASHES|WEIGHT_HASHES)$")
 
@@ -658,17 +660,23 @@ def test_hash_and_size_match_the_genuine_shared_file():
 
 @pytest.mark.parametrize("name", CLASSICS)
 def test_classics_have_no_imagenet_files(name):
+    """The papers' networks have no ImageNet weights; AlexNet's and GoogLeNet's torchvision variants have
+    torchvision's checkpoint, and nothing else (section 7)."""
     m = MODELS[name]
-    assert m["imagenet"] is False
-    assert m["keras_function"] is None and m["keras_module"] is None
-    assert m["variant_keys"] == []
+    assert m["keras_module"] is None
     assert re.search(r"\b(19|20)\d\d\b", m["note"]), "note must cite the paper"
     assert "weights=None" in m["note"]
     assert not [e for e in FILES if e["model"] == name]
+    if name in TORCHVISION_CLASSICS:
+        assert m["imagenet"] is True and m["variant_keys"] == ["variant"]
+        assert [e["variant"] for e in TORCHVISION_FILES if e["model"] == name] == [{"variant": "torchvision"}]
+        assert "variant='paper'" in m["note"] and "variant='torchvision'" in m["note"]
+    else:
+        assert m["imagenet"] is False and m["keras_function"] is None and m["variant_keys"] == []
 
 
 def test_only_classics_lack_imagenet_weights():  # torchvision's models have their checkpoints
-    assert {k for k, m in MODELS.items() if not m["imagenet"]} == set(CLASSICS)
+    assert {k for k, m in MODELS.items() if not m["imagenet"]} == set(CLASSICS) - set(TORCHVISION_CLASSICS)
 
 
 # --------------------------------------------------------------------------
@@ -753,17 +761,24 @@ TORCHVISION_FILE_KEYS = FILE_KEYS | {"source", "weights_enum", "accuracy", "eval
 
 def test_torchvision_models_and_files_have_their_schema():
     assert TORCHVISION_MODELS == {"resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5",
-                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"}
+                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                                  *TORCHVISION_CLASSICS}
     for name in TORCHVISION_MODELS:
         m = MODELS[name]
-        assert set(m) == TORCHVISION_MODEL_KEYS, (name, m)
-        assert m["imagenet"] is True and m["keras_module"] is None and m["variant_keys"] == [], name
+        classic = name in TORCHVISION_CLASSICS  # AlexNet, GoogLeNet: the checkpoint is their torchvision variant's
+        assert set(m) == TORCHVISION_MODEL_KEYS | ({"note"} if classic else set()), (name, m)
+        assert m["imagenet"] is True and m["keras_module"] is None, name
+        assert m["variant_keys"] == (["variant"] if classic else []), name
         assert isinstance(m["keras_function"], str) and isinstance(m["torchvision_function"], str), name
         (entry,) = [e for e in ALL_FILES if e["model"] == name]  # one checkpoint serves both tops
         assert entry in TORCHVISION_FILES
     for e in TORCHVISION_FILES:
-        assert set(e) == TORCHVISION_FILE_KEYS, e
-        assert e["include_top"] is True and e["variant"] == {} and e["size"] is None, e
+        classic = e["model"] in TORCHVISION_CLASSICS
+        googlenet = e["model"] == "googlenet"  # its checkpoint holds untrained auxiliary heads, left out
+        assert set(e) == TORCHVISION_FILE_KEYS | ({"ignored_key_prefixes"} if googlenet else set()), e
+        assert e.get("ignored_key_prefixes", ["aux1.", "aux2."]) == ["aux1.", "aux2."], e
+        assert e["variant"] == ({"variant": "torchvision"} if classic else {}), e
+        assert e["include_top"] is True and e["size"] is None, e
         assert e["url"] == "https://download.pytorch.org/models/" + e["file"] and e["file"].endswith(".pth"), e
         # the hash is the hex run torchvision's loader reads from the file name (torch.hub's r"-([a-f0-9]*)\.")
         assert e["hash"] == {"algorithm": "sha256-prefix",
@@ -772,6 +787,8 @@ def test_torchvision_models_and_files_have_their_schema():
         assert e["hash_source"].startswith(f"torchvision.models.{e['weights_enum']} "), e
         assert set(e["accuracy"]) == {"acc@1", "acc@5"}, e
         transform = e["eval_transform"]
-        assert transform["preprocessing"] == "torch" and transform["interpolation"] == "bilinear", e
+        # GoogLeNet's model (transform_input=True) turns torch-normalized input into "tf"'s [-1, 1]
+        assert transform["preprocessing"] == ("tf" if googlenet else "torch"), e
+        assert transform["interpolation"] == "bilinear", e
         assert transform["crop_pct"] == transform["size"][0] / transform["resize_size"], e
         assert transform["mean"] == [0.485, 0.456, 0.406] and transform["std"] == [0.229, 0.224, 0.225], e

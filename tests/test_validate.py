@@ -89,7 +89,9 @@ def test_every_classifier_file_states_its_transform():
             assert entry.eval_transform is None, entry.file
             continue
         transform = from_dict(entry.eval_transform)
-        size = entry.variant_dict.get("resolution") or get_spec(entry.model).default_size
+        spec = get_spec(entry.model)
+        size = entry.variant_dict.get("resolution") or spec.default_size_for(  # AlexNet's torchvision variant: 224
+            spec.options_of({k: v for k, v in entry.variant_dict.items() if k == "variant"}, weights="imagenet"), None)
         assert transform.size == (size, size), entry.file
         assert transform.preprocessing == get_spec(entry.model).preprocessing, entry.file
         assert transform.source, entry.file

@@ -43,6 +43,7 @@ from kapps.blocks.nasnet import (
 )
 from kapps.blocks.normalization import LocalResponseNormalization
 from kapps.blocks.padding import same_padding_for_stride
+from kapps.blocks.pooling import ceil_max_pool
 from kapps.blocks.preprocessing import ImagePreprocessing, is_serializable_function
 from kapps.blocks.residual import Chain, Residual, run_layer
 from kapps.blocks.resnet import BasicBlock, Bottleneck, PreActBottleneck, BNAct, RESNET_BN_EPSILON, TORCH_BN_EPSILON
@@ -61,7 +62,7 @@ __all__ = [
     "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
     "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
     "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
-    "LocalResponseNormalization", "same_padding_for_stride", "ImagePreprocessing",
+    "LocalResponseNormalization", "same_padding_for_stride", "ceil_max_pool", "ImagePreprocessing",
     "is_serializable_function", "Chain", "Residual",
     "run_layer", "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",
     "SeparableConvBN", "SeparableStack", "separable_units", "ChannelShuffle", "ChannelSplit", "ShuffleUnit",

@@ -70,6 +70,12 @@ class FlattenDenseClassifier(Block):
     ['fc1', 'fc2']
     >>> tuple(head(np.zeros((2, 3, 3, 4), "float32")).shape)
     (2, 10)
+
+    For a PyTorch classifier (torchvision's AlexNet): ``pool`` is a layer applied first
+    (``keras.layers.AdaptiveAveragePooling2D((6, 6))``), ``torch_flatten=True`` flattens the
+    maps in torch's (channels, rows, cols) order whatever the data format, so that a torch
+    ``Linear``'s weights apply unchanged, and ``dropout_first=True`` puts each dropout before
+    its hidden layer (``Dropout, Linear, ReLU``) instead of after it.
     """
 
     def __init__(
@@ -84,12 +90,20 @@ class FlattenDenseClassifier(Block):
         hidden_names: Sequence[str] | None = None,
         dropout_names: Sequence[str] | None = None,
         dense_name: str = "predictions",
+        pool: keras.layers.Layer | None = None,
+        torch_flatten: bool = False,
+        dropout_first: bool = False,
         data_format: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", "classifier")
         super().__init__(**kwargs)
         fmt = self.use_data_format(data_format)
+        self.pool = pool
+        self.dropout_first = dropout_first
+        # torch's order: channels first; a channels_last map is transposed to it, then flattened as it is
+        self.to_torch_order = (keras.layers.Permute((3, 1, 2), name=f"{flatten_name}_chw")
+                               if torch_flatten and fmt == "channels_last" else None)
         count = len(hidden_units)
         hidden_names = list(hidden_names or [f"fc{i}" for i in range(1, count + 1)])
         dropout_names = list(dropout_names or [f"{n}_dropout" for n in hidden_names])
@@ -98,7 +112,7 @@ class FlattenDenseClassifier(Block):
                 f"`hidden_names` and `dropout_names` must have one name per hidden layer ({count}). "
                 f"Received: hidden_names={hidden_names!r}, dropout_names={dropout_names!r}"
             )
-        self.flatten = keras.layers.Flatten(data_format=fmt, name=flatten_name)
+        self.flatten = keras.layers.Flatten(data_format="channels_last" if torch_flatten else fmt, name=flatten_name)
         self.hidden = [
             keras.layers.Dense(units, activation=hidden_activation, name=n)
             for units, n in zip(hidden_units, hidden_names)
@@ -107,9 +121,15 @@ class FlattenDenseClassifier(Block):
         self.dense = keras.layers.Dense(classes, activation=activation, name=dense_name)
 
     def compose(self, x: Any, training: bool | None = None) -> Any:
+        if self.pool is not None:
+            x = self.pool(x)
+        if self.to_torch_order is not None:
+            x = self.to_torch_order(x)
         x = self.flatten(x)
         for i, dense in enumerate(self.hidden):
+            if self.dropouts and self.dropout_first:
+                x = self.dropouts[i](x, training=training)
             x = dense(x)
-            if self.dropouts:
+            if self.dropouts and not self.dropout_first:
                 x = self.dropouts[i](x, training=training)
         return self.dense(x)

@@ -43,8 +43,34 @@ biases). Each auxiliary classifier adds ``c*128 + 128`` (1x1 conv on ``c`` = 512
 channels) + ``4*4*128*1024 + 1024`` + ``1024*1000 + 1000`` = 3,188,840 (4a) and
 3,190,888 (4d): 13,378,280 with both.
 
-Initialization is Keras' default (Glorot uniform, zero biases). Preprocessing:
-``"tf"`` (pixels to [-1, 1]). No ImageNet weights exist.
+Initialization is Keras' default (Glorot uniform, zero biases). No ImageNet weights exist for
+the paper's network.
+
+**torchvision's variant** (``variant="torchvision"``, chosen by ``weights="imagenet"``): the
+network of torchvision's ``googlenet``, with its ImageNet checkpoint ``googlenet-1378be20.pth``
+(acc@1 69.778, acc@5 89.530; ported from the paper's TensorFlow release). The same Table 1
+filters, but every convolution is torchvision's ``BasicConv2d``: no bias, BatchNorm (epsilon
+1e-3), ReLU; no LRN; max poolings round their size up (``ceil_mode=True``,
+:func:`~kapps.blocks.ceil_max_pool`), and the last one (``maxpool4``) is 2x2/2; the "5x5"
+branch of every module is a 3x3 convolution (a known torchvision quirk, pytorch/vision#906,
+kept because the weights are shaped so); global average pooling, dropout 0.2, ``fc``. Layer
+names are torchvision's module paths (``conv1_conv``, ``conv1_bn``, ``maxpool1``,
+``inception3a_branch1_conv``, ``inception3a_branch2_1_bn``, ``inception3a_branch4_0`` (the
+pool), ``fc``). 6,624,904 parameters (6,639,464 with BatchNorm's moving statistics, which
+Keras counts) and 3.00 GFLOPs at 224 px; the registry's metadata are the paper variant's,
+the default.
+
+Preprocessing: ``"tf"`` (pixels to [-1, 1]) for both variants. torchvision's ImageNet GoogLeNet
+is built with ``transform_input=True``: it takes the usual torch-normalized input
+(``(x / 255 - mean) / std``) and first turns it back into ``x / 127.5 - 1``, the [-1, 1] input
+of the TensorFlow weights it was ported from. kapps has no such layer: its model takes that
+[-1, 1] input directly, which is the same numbers (``tests/test_torchvision_classics.py``
+compares the two). A checkpoint trained with ``transform_input=False`` expects torch-normalized
+input instead: preprocess with ``kapps.imagenet.preprocess_input(x, mode="torch")``.
+The checkpoint also holds the untrained auxiliary heads torchvision builds to load it
+(``aux1.*``, ``aux2.*``; torchvision drops them for evaluation): ``weights="imagenet"`` leaves
+them out (the manifest's ``ignored_key_prefixes``); ``aux_classifiers=True`` is the paper
+variant's only.
 """
 
 from __future__ import annotations
@@ -56,14 +82,15 @@ import keras
 
 from kapps.blocks import (
     Chain, Conv, ConvBNAct, DenseClassifier, FlattenDenseClassifier, InceptionModule, LocalResponseNormalization,
-    Names, Pool, pool_layer,
+    Names, Pool, ceil_max_pool, pool_layer,
 )
 from kapps import validation
 from kapps.blocks.base import image_dims, resolve_data_format
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
+from kapps.models._torchvision_variant import check_variant, resolve_variant
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
-from kapps.weights import h5io, manifest
+from kapps.weights import h5io
 
 __all__ = ["GoogLeNet", "preprocess_input", "decode_predictions"]
 
@@ -84,6 +111,11 @@ MODULES: tuple = (
 #: Modules whose outputs feed the auxiliary classifiers.
 AUX_TAPS = ("4a", "4d")
 DROPOUT, AUX_DROPOUT = 0.4, 0.7
+#: torchvision's variant: its names of the two poolings between module groups, with their window (stride 2).
+TORCHVISION_POOLS = {"pool3_3x3_s2": ("maxpool3", 3), "pool4_3x3_s2": ("maxpool4", 2)}
+TORCHVISION_DROPOUT = 0.2
+#: torchvision's BasicConv2d: BatchNorm epsilon 1e-3 (torch's momentum 0.1 is Keras' 0.9).
+TORCHVISION_BN = {"bn_epsilon": 1e-3, "bn_momentum": 0.9}
 
 preprocess_input = family_preprocessor("tf")
 
@@ -110,7 +142,45 @@ def _max_pool(name: str) -> keras.layers.Layer:
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", name=name)
 
 
-def body(options: dict, input_shape: tuple) -> list:
+def basic_conv(filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same") -> ConvBNAct:
+    """torchvision's ``BasicConv2d`` at module path ``name``: ``{name}_conv`` (no bias), ``{name}_bn``, ReLU."""
+    return ConvBNAct(
+        filters, kernel, strides, padding=padding, use_bias=False, **TORCHVISION_BN,
+        names=Names(f"{name}_", {"act": "{p}relu", "block": "{p}unit"}),
+    )
+
+
+def torchvision_module(name: str, n1: int, r3: int, n3: int, r5: int, n5: int, proj: int) -> InceptionModule:
+    """torchvision's ``Inception`` block ``inception{name}``: its ``branch3`` is 1x1 then **3x3** (pytorch/vision#906)."""
+    p = f"inception{name}_"
+    return InceptionModule([
+        basic_conv(n1, 1, f"{p}branch1"),
+        Chain([basic_conv(r3, 1, f"{p}branch2_0"), basic_conv(n3, 3, f"{p}branch2_1")], name=f"{p}branch2"),
+        Chain([basic_conv(r5, 1, f"{p}branch3_0"), basic_conv(n5, 3, f"{p}branch3_1")], name=f"{p}branch3"),
+        Chain([pool_layer(Pool("max", 3, 1, "same"), f"{p}branch4_0"), basic_conv(proj, 1, f"{p}branch4_1")],
+              name=f"{p}branch4"),
+    ], concat_name=f"{p}concat", name=f"inception{name}")
+
+
+def torchvision_body() -> list:
+    """torchvision's GoogLeNet from ``conv1`` to ``inception5b``."""
+    blocks: list = [Chain([
+        keras.layers.ZeroPadding2D(3, name="conv1_pad"),  # torch pads symmetrically
+        basic_conv(64, 7, "conv1", strides=2, padding="valid"), *ceil_max_pool("maxpool1", 3, 2),
+        basic_conv(64, 1, "conv2"), basic_conv(192, 3, "conv3"), *ceil_max_pool("maxpool2", 3, 2),
+    ], name="stem")]
+    for entry in MODULES:
+        if isinstance(entry, str):
+            name, size = TORCHVISION_POOLS[entry]
+            blocks += ceil_max_pool(name, size, 2)
+        else:
+            blocks.append(torchvision_module(*entry))
+    return blocks
+
+
+def body(options: "GoogLeNetOptions", input_shape: tuple) -> list:
+    if options.variant == "torchvision":
+        return torchvision_body()
     blocks: list = [Chain([
         _conv(64, 7, "conv1_7x7_s2", strides=2), _max_pool("pool1_3x3_s2"), LocalResponseNormalization(name="pool1_norm1"),
         _conv(64, 1, "conv2_3x3_reduce"), _conv(192, 3, "conv2_3x3"), LocalResponseNormalization(name="conv2_norm2"),
@@ -131,7 +201,10 @@ def body(options: dict, input_shape: tuple) -> list:
     return blocks
 
 
-def top(options: dict, classes: int, activation: Any) -> DenseClassifier:
+def top(options: "GoogLeNetOptions", classes: int, activation: Any) -> DenseClassifier:
+    if options.variant == "torchvision":
+        return DenseClassifier(classes, activation=activation, dropout=TORCHVISION_DROPOUT, pool_name="avgpool",
+                               dropout_name="dropout", dense_name="fc")
     return DenseClassifier(
         classes, activation=activation, dropout=DROPOUT, pool_name="avg_pool", dropout_name="dropout",
     )
@@ -168,15 +241,33 @@ def _add_aux_classifiers(model: keras.Model, classes: int, activation: Any) -> k
 
 @dataclasses.dataclass(frozen=True)
 class GoogLeNetOptions(Options):
-    """``aux_classifiers``: add the paper's two training heads (see :func:`GoogLeNet`)."""
+    """``aux_classifiers``: add the paper's two training heads; ``variant``: ``"paper"`` or
+    ``"torchvision"`` (None chooses by ``weights``); see :func:`GoogLeNet`."""
 
     aux_classifiers: bool
+    variant: str = "paper"
+
+    @classmethod
+    def from_arguments(cls, values: Any, standard: Any) -> "GoogLeNetOptions":
+        return cls(aux_classifiers=values.get("aux_classifiers", False),
+                   variant=resolve_variant(values.get("variant"), standard.get("weights")))
 
     def check(self, weights: Any) -> None:
         if not isinstance(self.aux_classifiers, bool):
             raise ValueError(
                 f"`aux_classifiers` must be True or False. Received: aux_classifiers={self.aux_classifiers!r}"
             )
+        check_variant("GoogLeNet", self.variant, weights)
+        if self.aux_classifiers and self.variant == "torchvision":
+            raise ValueError(
+                "`aux_classifiers=True` is the paper variant's (its section 5 heads): torchvision's checkpoint "
+                "holds untrained auxiliary heads that torchvision itself drops for evaluation. Use "
+                "variant='paper' with weights=None or a file path. Received: aux_classifiers=True, "
+                "variant='torchvision'"
+            )
+
+    def weights_variant(self, input_shape: tuple) -> dict:
+        return {"variant": self.variant}
 
 
 SPEC = ModelSpec(
@@ -202,11 +293,17 @@ def GoogLeNet(
     features_only: bool = False,
     out_indices: tuple[int, ...] | None = None,
     aux_classifiers: bool = False,
+    variant: str | None = None,
 ):
-    """GoogLeNet (Inception v1) as in Table 1 of the paper: 6,998,552 parameters at 1000 classes.
+    """GoogLeNet (Inception v1) as in Table 1 of the paper (6,998,552 parameters), or torchvision's.
 
-    The keras.applications argument pattern; ``weights`` defaults to None because no
-    pretrained weights exist (``"imagenet"`` raises). Input 224x224x3 by default.
+    The keras.applications argument pattern; ``weights`` defaults to None. Keyword-only
+    ``variant`` chooses the network: ``"paper"`` (Table 1 with LRN, no BatchNorm; no ImageNet
+    weights exist), ``"torchvision"`` (torchvision's BatchNorm GoogLeNet, whose ImageNet
+    weights ``weights="imagenet"`` downloads and converts once; see the module docs), or None
+    (the default): ``"torchvision"`` with ``weights="imagenet"``, ``"paper"`` otherwise.
+    ``variant="paper"`` with ``weights="imagenet"`` raises a ValueError. Both take
+    :func:`preprocess_input` ("tf", [-1, 1]). Input 224x224x3 by default.
     Keyword-only ``builder`` is ``"functional"`` or ``"sequential"``;
     ``aux_classifiers=True`` adds the two auxiliary classifiers of the paper for
     training: the model returns ``[main, aux1, aux2]`` (needs ``include_top=True``, the
@@ -219,10 +316,10 @@ def GoogLeNet(
     >>> model = kapps.GoogLeNet(aux_classifiers=True, input_shape=(96, 96, 3), classes=10)
     >>> [tuple(o.shape) for o in model.outputs]
     [(None, 10), (None, 10), (None, 10)]
+    >>> kapps.GoogLeNet(variant="torchvision").count_params()
+    6639464
     """
-    if weights == "imagenet":
-        manifest.find(SPEC.name, include_top)  # raises: GoogLeNet has no official ImageNet weights
-    options = GoogLeNetOptions(aux_classifiers)
+    options = SPEC.options_of({"aux_classifiers": aux_classifiers, "variant": variant}, weights=weights)
     options.check(weights)
     validation.check_features(features_only, out_indices, pooling, aux_classifiers)
     if aux_classifiers and not include_top:

@@ -9,9 +9,9 @@ biases and no BatchNorm.
 The top is a convolution, not a dense layer: dropout 0.5, a 1x1 convolution to the classes,
 ReLU, global average pooling, then ``classifier_activation``
 (:class:`~kapps.blocks.ConvPoolClassifier`). The max poolings round their output size up
-(PyTorch's ``ceil_mode=True``): here a zero row and column on the bottom and right, then a
-``valid`` pooling, which for 3x3/2 windows gives the same size and, on the ReLU outputs it
-pools, the same values.
+(PyTorch's ``ceil_mode=True``, :func:`~kapps.blocks.ceil_max_pool`): a zero row and column on
+the bottom and right, then a ``valid`` pooling, which for 3x3/2 windows gives the same size
+and, on the ReLU outputs it pools, the same values.
 
 Layer names are torchvision's module paths with ``_`` for ``.`` (``features_0``,
 ``features_3_squeeze``, ``features_3_expand3x3``, ``classifier_1``), which is how
@@ -25,7 +25,7 @@ from typing import Any
 
 import keras
 
-from kapps.blocks import ConvBNAct, ConvPoolClassifier, FireModule, Names
+from kapps.blocks import ConvBNAct, ConvPoolClassifier, FireModule, Names, ceil_max_pool
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
@@ -45,19 +45,13 @@ DROPOUT = 0.5
 preprocess_input = family_preprocessor("torch")
 
 
-def ceil_max_pool(name: str) -> list:
-    """3x3/2 max pooling that rounds its output size up (``ceil_mode=True``), for non-negative inputs."""
-    return [keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad"),
-            keras.layers.MaxPooling2D(3, strides=2, name=name)]
-
-
 def body(options: "SqueezeNetOptions", input_shape: tuple) -> list:
     (filters, kernel), features = VERSIONS[options.version]
     blocks: list = [ConvBNAct(filters, kernel, 2, padding="valid", use_bias=True, bn=False,
                               names=Names("", {"conv": "features_0", "act": "features_1", "block": "features_0_unit"}))]
     for index, entry in enumerate(features, start=2):
         if entry == "pool":
-            blocks += ceil_max_pool(f"features_{index}")
+            blocks += ceil_max_pool(f"features_{index}", 3, 2)
         else:
             blocks.append(FireModule(*entry, names=f"features_{index}_"))
     return blocks

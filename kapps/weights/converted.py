@@ -10,7 +10,8 @@
    (lock, temporary file, hash check, atomic rename, progress bar), read without torch
    (:mod:`kapps.weights.torch_checkpoint`), mapped onto the full network
    (:mod:`kapps.weights.torch_mapping`) and written into the kapps cache, atomically and under
-   an inter-process lock, so that concurrent first calls convert once.
+   an inter-process lock, so that concurrent first calls convert once. Keys under the entry's
+   ``ignored_key_prefixes`` are left out first (GoogLeNet's untrained auxiliary heads).
 
 A converted file records the sha256 of the checkpoint it came from (root attribute
 ``kapps_source_sha256``); a converted file whose record does not match the manifest's hash
@@ -95,6 +96,8 @@ def resolve_converted(entry: WeightFile, build: Callable[[], keras.Model], *, do
         source = store.resolve(entry, download=download, progress=progress)
         try:
             state = state_dict(read_checkpoint(source), source)
+            if entry.ignored_key_prefixes:  # parts of the checkpoint the model has not (GoogLeNet's aux heads)
+                state = {k: v for k, v in state.items() if not k.startswith(entry.ignored_key_prefixes)}
             convert_state_dict(state, build(), target, source=f"checkpoint {source!r}",
                                attributes={SOURCE_ATTRIBUTE: store.file_hash(source), "kapps_source_file": entry.file})
         except KappsError:

@@ -44,6 +44,8 @@ class WeightFile:
     source: str = "keras"
     #: The accuracy the source publishes for the file (torchvision: ``{"acc@1": ..., "acc@5": ...}``).
     accuracy: dict[str, float] | None = dataclasses.field(default=None, hash=False, compare=False)
+    #: Checkpoint keys the converted model leaves out (GoogLeNet's untrained auxiliary heads: ``"aux1."``).
+    ignored_key_prefixes: tuple[str, ...] = dataclasses.field(default=(), hash=False, compare=False)
 
     @property
     def is_checkpoint(self) -> bool:
@@ -86,6 +88,7 @@ def all_files() -> tuple[WeightFile, ...]:
                 eval_transform=entry.get("eval_transform"),
                 source=entry.get("source", "keras"),
                 accuracy=entry.get("accuracy"),
+                ignored_key_prefixes=tuple(entry.get("ignored_key_prefixes", ())),
             )
         )
     return tuple(files)
