@@ -1,5 +1,5 @@
-"""fine_tune on tf.distribute: MirroredStrategy over two logical CPUs equals one device;
-MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 ends with identical weights.
+"""fine_tune on tf.distribute: MirroredStrategy over two logical CPUs equals one device, for a
+classifier and for a segmentation model; MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 ends with identical weights.
 
 Both need fresh processes (logical devices and collective ops are set up before TensorFlow
 starts), so they run in subprocesses. The base is the small CNN of test_finetune_support
@@ -57,6 +57,54 @@ def test_mirrored_two_logical_cpus_equals_one_device(tmp_path):
     assert max(diffs.values()) <= 1e-5, sorted(diffs.items(), key=lambda kv: -kv[1])[:5]
     np.testing.assert_allclose(summary["one"]["loss"], summary["mirrored"]["loss"], rtol=1e-5)
     assert summary["one"]["loss"][-1] < summary["one"]["loss"][0]  # it did train
+
+
+MIRRORED_SEGMENTATION = """
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import numpy as np
+    import kapps
+    from test_finetune_segmentation import tiny_segmenter
+
+    data, out = sys.argv[1], sys.argv[2]
+    summary = {}
+    for label, strategy, per_replica in (
+        ("one", tf.distribute.OneDeviceStrategy("/cpu:0"), 4),
+        ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), 2),
+    ):
+        keras.utils.set_random_seed(1)  # the same initial weights for both strategies
+        result = kapps.fine_tune(lambda: tiny_segmenter(32), data, preprocessing="tf", image_size=32, batch_size=per_replica,
+                                 epochs=2, fine_tune_epochs=1, unfreeze="all", augmentation=True, seed=7,
+                                 strategy=strategy, deterministic=True, verbose=0)
+        np.savez(f"{out}/{label}.npz", *[v.numpy() for v in result.model.variables])
+        summary[label] = {"strategy": result.strategy, "global_batch": result.global_batch_size,
+                          "loss": result.history["loss"], "mean_iou": result.report.mean_iou,
+                          "names": [v.path for v in result.model.variables]}
+    json.dump(summary, open(f"{out}/summary.json", "w"))
+"""
+
+
+def test_segmentation_on_mirrored_two_logical_cpus_equals_one_device(tmp_path):
+    """fine_tune of a segmentation model (images and masks, augmentation moving both) on MirroredStrategy
+    equals OneDeviceStrategy at the same global batch. (The decoder of this model has no BatchNorm:
+    Keras' BatchNormalization normalises each replica's batch on its own, so a trained BatchNorm
+    would differ by design.)"""
+    from test_finetune_segmentation import _pairs
+
+    data = _pairs(tmp_path / "data", count=16, size=(32, 32))
+    run_python(script(tmp_path, "mirrored_segmentation.py", MIRRORED_SEGMENTATION), str(data), str(tmp_path),
+               timeout=600)
+    summary = read_json(tmp_path / "summary.json")
+    assert summary["mirrored"]["strategy"] == "MirroredStrategy, 2 replica(s)"
+    assert summary["one"]["global_batch"] == summary["mirrored"]["global_batch"] == 4
+    one, mirrored = np.load(tmp_path / "one.npz"), np.load(tmp_path / "mirrored.npz")
+    diffs = {name: float(np.max(np.abs(one[k] - mirrored[k]))) for k, name in zip(one.files, summary["one"]["names"])}
+    assert max(diffs.values()) <= 1e-5, sorted(diffs.items(), key=lambda kv: -kv[1])[:5]
+    np.testing.assert_allclose(summary["one"]["loss"], summary["mirrored"]["loss"], rtol=1e-5)
+    assert abs(summary["one"]["mean_iou"] - summary["mirrored"]["mean_iou"]) <= 1e-6
 
 
 WORKER = """

@@ -287,8 +287,8 @@ def test_a_run_stopped_in_phase_2_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_a_model_built_outside_the_strategy_is_cloned_into_it_and_trains_alike(tmp_path):
     """A OneDeviceStrategy run of a model made outside its scope (cloned in, encoder unfrozen in phase 2)
-    equals the default strategy's. Measured on two logical CPUs (not in the suite: it needs a fresh
-    process): MirroredStrategy's weights differ from OneDeviceStrategy's by 1.5e-8 at most."""
+    equals the default strategy's (MirroredStrategy on two logical CPUs, which needs a fresh process:
+    tests/test_finetune_distributed.py)."""
     root = _pairs(tmp_path / "data", count=8, size=(32, 32))
     keras.utils.set_random_seed(1)
     model = tiny_segmenter(32)

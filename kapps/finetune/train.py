@@ -182,7 +182,7 @@ def _run(config: FineTuneConfig) -> FineTuneResult:
         base, classifier = _build(config, hardware, family, len(split.train.class_names), seed)
     monitor = "val_loss" if split.validation is not None else "loss"
     val_data = None if split.validation is None else data_lib.evaluation_dataset(
-        split.validation, hardware.global_batch, pad_to_batch=hardware.tpu)
+        split.validation, hardware.global_batch, pad_to_batch=hardware.tpu or hardware.replicas > 1)
     training = Training(config, hardware, base, classifier, split.train, val_data, steps, sample_weights, seed,
                         RunState(ckpt, monitor, config.patience, state), state, resumed=saved is not None,
                         objective=seg_model.objective(len(split.train.class_names)) if masks else CLASSIFICATION)
