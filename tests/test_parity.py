@@ -6,15 +6,18 @@ preprocessed the family's way. Logits are compared (classifier_activation=None),
 the check is not hidden by a softmax.
 
 Every model is compared at the smallest input its architecture accepts (``min_size``),
-with its 1000-class top. Its ``features_only=True`` model (the same weights; the Sequential builder's for the smallest
+with its 1000-class top: the functional builder for every model, the Sequential builder for the
+smallest model of each family, whose blocks the family's other models repeat at other depths
+and widths (the suite's budget: the Sequential builds of every model run in the JAX and PyTorch
+sweeps, tests/test_backends.py). Its ``features_only=True`` model (the same weights; the Sequential builder's for the smallest
 of each family) must give the maps of the layers it names, in keras.applications' model and in
 kapps' own.
 The same functional model then has keras.applications' weighted
 layers and weights (tests/parity.py), its registry metadata (parameters, and FLOPs counted
 at the default size; tests/test_registry.py does the models this cannot cover), and
 passes through ``kapps.optimize_for_inference`` (BatchNorm folded), which must compute
-the same. The smallest model of each family is also compared at its default size, and
-at its smallest size without the top (average pooling; max pooling: the foundation and
+the same. The smallest model of each family is also compared at its default size (functional
+builder), and at its smallest size without the top (average pooling; max pooling: the foundation and
 family tests).
 """
 
@@ -42,7 +45,9 @@ FAST_AT_SMALLEST = [pytest.param(n, marks=pytest.mark.fast) if n in FAMILY_SMALL
 def test_parity_default_size(name):
     spec = get_spec(name)
     images = photo(spec.default_size)
-    top = compare(name, images, include_top=True, classifier_activation=None)
+    # The functional builder only: the Sequential builder assembles the same blocks and is compared at the
+    # smallest size for every model (suite budget: a default-size build is the dearest of the module).
+    top = compare(name, images, include_top=True, classifier_activation=None, builders=("functional",))
     assert max(top.values()) <= TOLERANCE, top
     size = spec.min_size  # an explicit shape: Keras' NASNet cannot run on a (None, None, 3) input
     pooled = compare(name, photo(size), include_top=False, pooling="avg", input_shape=(size, size, 3))
@@ -93,8 +98,9 @@ def test_parity_smallest_size(name):
             check_features(name, builder, model, x, lambda names: reference_taps(ref, names, x))
         optimized_computes_the_same(builder, model, x)
 
+    builders = ("functional", "sequential") if name in FAMILY_SMALLEST else ("functional",)
     diffs = compare(name, photo(size), include_top=True, classifier_activation=None, input_shape=(size, size, 3),
-                    inspect=inspect)
+                    builders=builders, inspect=inspect)
     assert max(diffs.values()) <= TOLERANCE, diffs
 
 
