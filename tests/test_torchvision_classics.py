@@ -28,7 +28,7 @@ import pytest
 
 import kapps
 from conftest import photo
-from torch_reference import randomize, relative_difference, torch, torch_logits, torchvision
+from torch_reference import converted_reference, randomize, relative_difference, torch, torch_logits, torchvision
 from kapps.errors import CheckpointError
 from kapps.registry import get_spec
 from kapps.weights import manifest
@@ -53,12 +53,7 @@ def reference(tmp_path_factory):
     def get(name: str) -> tuple:
         if name not in made:
             kwargs, kind = MODELS[name]
-            torch.manual_seed(11 + len(made))
-            model = randomize(getattr(torchvision.models, name)(weights=None, **kwargs), seed=11 + len(made))
-            checkpoint = folder / f"{name}.pth"
-            torch.save(model.state_dict(), checkpoint, _use_new_zipfile_serialization=kind == "zip")
-            out = kapps.convert(checkpoint, name, folder / f"{name}.weights.h5", **TV)
-            made[name] = (model, out, checkpoint)
+            made[name] = converted_reference(folder, name, name, kind, 11 + len(made), kwargs, **TV)
         return made[name]
 
     yield get

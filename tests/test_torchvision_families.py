@@ -22,7 +22,7 @@ import pytest
 
 import kapps
 from conftest import photo
-from torch_reference import randomize, relative_difference, torch, torch_logits, torchvision
+from torch_reference import converted_reference, relative_difference, torch, torch_logits, torchvision
 from kapps.registry import get_spec
 from kapps.weights import manifest
 
@@ -53,12 +53,7 @@ def reference(tmp_path_factory):
     def get(name: str) -> tuple:
         if name not in made:
             builder, _, kind = MODELS[name]
-            torch.manual_seed(len(made))
-            model = randomize(getattr(torchvision.models, builder)(weights=None), seed=len(made))
-            checkpoint = folder / f"{name}.pth"
-            torch.save(model.state_dict(), checkpoint, _use_new_zipfile_serialization=kind == "zip")
-            out = kapps.convert(checkpoint, name, folder / f"{name}.weights.h5")
-            made[name] = (model, out)
+            made[name] = converted_reference(folder, name, builder, kind, len(made))[:2]
         return made[name]
 
     yield get

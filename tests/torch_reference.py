@@ -25,7 +25,7 @@ sys.modules.setdefault("triton", None)  # see the module docs: Triton after Tens
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-__all__ = ["torch", "torchvision", "randomize", "torch_logits", "relative_difference"]
+__all__ = ["torch", "torchvision", "randomize", "torch_logits", "relative_difference", "converted_reference"]
 
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -53,3 +53,18 @@ def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 def relative_difference(got: np.ndarray, want: np.ndarray) -> float:
     """``max|got - want| / max|want|``."""
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+def converted_reference(folder, name: str, torch_name: str, kind: str, seed: int, torch_kwargs: dict | None = None,
+                        **options) -> tuple:
+    """torchvision's ``torch_name`` with random weights and randomised BatchNorm (``seed``), its state
+    dict saved with ``torch.save`` in ``kind`` (``"zip"`` or ``"legacy"``) format as ``folder/<name>.pth``
+    and converted by ``kapps.convert`` for registry model ``name`` (``options``: its constructor's);
+    returns ``(torch model, converted .weights.h5, checkpoint)``."""
+    import kapps
+
+    torch.manual_seed(seed)
+    model = randomize(getattr(torchvision.models, torch_name)(weights=None, **(torch_kwargs or {})), seed=seed)
+    checkpoint = folder / f"{name}.pth"
+    torch.save(model.state_dict(), checkpoint, _use_new_zipfile_serialization=kind == "zip")
+    return model, kapps.convert(checkpoint, name, folder / f"{name}.weights.h5", **options), checkpoint
