@@ -39,7 +39,7 @@ def test_bad_weights(name):
 @pytest.mark.parametrize("name", IMAGENET)
 def test_classes_with_imagenet_top(name):
     fn = kapps.registry.model_function(name)
-    raises(["`classes` must be 1000", "include_top=True", "Received: classes=10"], fn, classes=10)
+    raises(["`classes` must be 1000", "include_top=True", "Received: classes=10"], fn, weights="imagenet", classes=10)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -59,9 +59,11 @@ def test_imagenet_input_rules(name):
     spec = get_spec(name)
     small = spec.min_size - 1
     raises(["`input_shape`", f"at least {spec.min_size}x{spec.min_size}", f"({small}, {small}, 3)"], fn,
-           include_top=False, input_shape=(small, small, 3))
-    raises(["`input_shape`", "3-channel", "(224, 224, 1)"], fn, include_top=False, input_shape=(224, 224, 1))
-    raises(["`classifier_activation`", "'softmax' or None", "'relu'"], fn, classifier_activation="relu")
+           weights="imagenet", include_top=False, input_shape=(small, small, 3))
+    raises(["`input_shape`", "3-channel", "(224, 224, 1)"], fn, weights="imagenet", include_top=False,
+           input_shape=(224, 224, 1))
+    raises(["`classifier_activation`", "'softmax' or None", "'relu'"], fn, weights="imagenet",
+           classifier_activation="relu")
 
 
 def test_imagenet_top_needs_default_shape():
