@@ -9,7 +9,7 @@ own, so one failure is reported by name instead of hiding the others. Checks:
   ``size`` from ``photos`` (a .npz file, one array per size); the result is the relative max difference per builder.
 * ``file_parity``: ``[[name, size, weights, expected], ...]``, kapps loading a keras.applications
   ``.weights.h5`` file against that model's outputs (``expected``, .npy), both made by the caller.
-* ``sweep``: ``[[name, size], ...]``, build and predict (both builders), output shape and finiteness.
+* ``sweep``: ``[[name, size, builders], ...]``, build and predict (each builder given), output shape and finiteness.
 * ``official_weights``: a legacy .h5 file loaded by kapps and by keras.applications (MobileNet 0.25).
 * ``user_weights``: a Keras 3 ``.weights.h5`` saved from keras.applications, loaded by kapps.
 * ``optimize``: ``[[name, size], ...]``, ``kapps.optimize_for_inference`` against the original model,
@@ -93,12 +93,12 @@ def check_file_parity(name: str, size: int, weights: str, expected: str, photo: 
     return out
 
 
-def check_sweep(name: str, size: int) -> dict:
-    """Build both builders' models and run them on one batch."""
+def check_sweep(name: str, size: int, builders: list[str]) -> dict:
+    """Build each builder's model and run it on one batch."""
     channels = get_spec(name).input_channels
     x = np.random.default_rng(0).uniform(0, 255, (1, size, size, channels)).astype("float32")
     out = {}
-    for builder in BUILDERS:
+    for builder in builders:
         model = kapps.get_model(name, weights=None, input_shape=(size, size, channels), builder=builder)
         y = predict(model, x)
         out[builder] = {"shape": list(y.shape), "finite": bool(np.isfinite(y).all())}
@@ -176,7 +176,7 @@ def run_checks(job: dict) -> dict:
     photo = dict(np.load(job["photos"]))
     checks = [(f"parity/{n}", check_parity, (n, s, photo)) for n, s in job.get("parity", [])]
     checks += [(f"file_parity/{a[0]}", check_file_parity, (*a, photo)) for a in job.get("file_parity", [])]
-    checks += [(f"sweep/{n}", check_sweep, (n, s)) for n, s in job.get("sweep", [])]
+    checks += [(f"sweep/{n}", check_sweep, (n, s, b)) for n, s, b in job.get("sweep", [])]
     if "official_weights" in job:
         checks.append(("official_weights", check_official_weights, (*job["official_weights"], photo)))
     if "user_weights" in job:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, photo, shared_dir
-from parity import families_part, family_preprocess, randomize_batch_norm
+from parity import families_part, family_preprocess, randomize_batch_norm, smallest_of_each_family
 
 BACKENDS = ("jax", "torch")
 TOLERANCE = 1e-4
@@ -69,6 +69,17 @@ def swept_models(backend: str, part: int) -> list[str]:
     import kapps
 
     return families_part(kapps.list_models(), part, SWEEP_PARTS[backend])
+
+
+def swept_builders(name: str) -> list[str]:
+    """The builders the sweep runs ``name`` with: both for the smallest model of each family (and for
+    every model with ``KAPPS_FULL_SWEEPS=1``), the Functional builder for the others. A family's
+    Sequential models are made of the same block layers (the suite's budget: this halves the sweep)."""
+    import kapps
+
+    if os.environ.get("KAPPS_FULL_SWEEPS") == "1" or name in smallest_of_each_family(kapps.list_models()):
+        return ["functional", "sequential"]
+    return ["functional"]
 
 
 def parity_models(backend: str, part: int) -> list[str]:
@@ -132,13 +143,13 @@ def report(request, photos, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module", params=SWEEPS, ids=lambda sweep: f"{sweep[0]}-part{sweep[1]}")
 def sweep_report(request, photos, tmp_path_factory) -> dict:
-    """Build and predict, both builders, for one part of the registered models on one backend, and
+    """Build and predict (both builders for the smallest of each family) for one part of the registered models on one backend, and
     the parity models of its families against keras.applications."""
     (backend, part), tmp = request.param, tmp_path_factory.mktemp(f"sweep_{request.param[0]}")
     compared = parity_models(backend, part)
     job = {"tmp": str(tmp), "photos": str(photos),
            "parity": [[n, sweep_size(n)] for n in compared],
-           "sweep": [[n, sweep_size(n)] for n in swept_models(backend, part) if n not in compared]}
+           "sweep": [[n, sweep_size(n), swept_builders(n)] for n in swept_models(backend, part) if n not in compared]}
     return {**run_worker(backend, job, tmp), "part": part}
 
 
@@ -173,7 +184,9 @@ def test_every_registered_model_builds_and_predicts(sweep_report):
     assert not failures, failures
     for name in swept:
         classes = 10 if get_spec(name).input_channels == 1 else 1000
-        for builder, out in result(sweep_report, f"sweep/{name}").items():
+        outputs = result(sweep_report, f"sweep/{name}")
+        assert sorted(outputs) == sorted(swept_builders(name)), (name, outputs)
+        for builder, out in outputs.items():
             assert out == {"shape": [1, classes], "finite": True}, (name, builder, out)
 
 
