@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` (main job) and `make test` (test suite).
-# Each creates the virtual environment $(VENV) and installs what it needs (TensorFlow, JAX, PyTorch CPU).
+# Each creates the virtual environment $(VENV) and installs what it needs (TensorFlow, JAX, PyTorch, LiteRT, ONNX Runtime).
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 $(VENV)/bin/kapps:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,jax,torch]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,jax,torch,runtimes]"
 
 ## Classify photos with MobileNetV2(weights="imagenet"): scikit-image's samples, or IMAGES="a.jpg b.png".
 demo: $(VENV)/bin/kapps

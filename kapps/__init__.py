@@ -94,6 +94,7 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.registry import get_model, list_models, model_info
     from kapps.tools.convert import convert
     from kapps.tools.export import export
+    from kapps.tools.runtimes import compile
     from kapps.tools.accuracy import validate
     from kapps.tools.optimize import optimize_for_inference
     from kapps.transforms import eval_transform
@@ -150,7 +151,7 @@ _CONSTRUCTORS: dict[str, str] = {
 #: Every lazily imported public name -> the module that defines it.
 _LAZY: dict[str, str] = {
     "blocks": "kapps.blocks", "finetune": "kapps.finetune", "images": "kapps.images", "weights": "kapps.weights",
-    "segmentation": "kapps.segmentation",
+    "segmentation": "kapps.segmentation", "compile": "kapps.tools.runtimes",
     "list_models": "kapps.registry", "get_model": "kapps.registry", "model_info": "kapps.registry",
     "features_of": "kapps.features",
     "preprocess_input": "kapps.imagenet", "decode_predictions": "kapps.imagenet",

@@ -40,6 +40,12 @@ def check_positive_int(argument: str, value: Any, context: str = "") -> None:
         fail(argument, value, "a positive integer", context)
 
 
+def check_non_negative_int(argument: str, value: Any, context: str = "") -> None:
+    """``value`` is an int >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        fail(argument, value, "an integer >= 0", context)
+
+
 def check_weights(weights: Any, argument: str = "weights") -> None:
     """``weights`` (the argument ``argument``) is None, ``"imagenet"`` or the path of an existing file."""
     if weights is None or weights == "imagenet":

@@ -1,4 +1,4 @@
-"""Export a model for serving and for mobile: SavedModel, TFLite float32, TFLite int8.
+"""Export a model for serving and for mobile: SavedModel, TFLite float32, TFLite int8, ONNX.
 
 :func:`export` takes a registry name (built with ImageNet weights, or a weights file),
 a ``.keras`` file or a model, folds its BatchNorm layers with
@@ -6,10 +6,11 @@ a ``.keras`` file or a model, folds its BatchNorm layers with
 
 * ``"savedmodel"``: a TensorFlow SavedModel directory (``model.export``), endpoint ``serve``;
 * ``"tflite"``: a float32 TFLite flatbuffer;
-* ``"tflite-int8"``: a full-integer TFLite model (int8 weights and activations, int8
-  input and output by default) calibrated on a representative dataset: the images you
-  give (files or folders), or by default crops of scikit-image's sample photos, always
-  preprocessed the way the model's family expects.
+* ``"tflite-int8"``: a full-integer TFLite model (int8 weights, per channel, and int8
+  activations; int8 input and output by default) calibrated on a representative dataset:
+  the images you give (files or folders), or by default crops of scikit-image's sample
+  photos, always preprocessed the way the model's family expects;
+* ``"onnx"``: an ONNX file (Keras' ``model.export(format="onnx")``), batch size free.
 
 The exported models take *preprocessed* images, as the Keras model does; use
 :func:`run_tflite` to run a TFLite file on preprocessed float images (it quantizes the
@@ -22,7 +23,8 @@ input and dequantizes the output of int8 models). Files are written atomically.
 
 from __future__ import annotations
 
-__all__ = ["export", "run_tflite", "representative_batch", "require_tensorflow_backend", "FORMATS"]
+__all__ = ["export", "run_tflite", "representative_batch", "require_tensorflow_backend", "resolve_model",
+           "static_input_shape", "tflite_bytes", "FORMATS"]
 
 import importlib
 import os
@@ -39,7 +41,7 @@ from kapps.registry import get_model, get_spec
 from kapps.tools.optimize import optimize_for_inference
 from kapps.utils.backend import require_tensorflow_backend
 from kapps.utils.files import write_bytes_atomic
-from kapps.validation import check_positive_int
+from kapps.validation import check_non_negative_int, check_positive_int
 
 FORMATS = EXPORT_FORMATS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
@@ -67,8 +69,8 @@ def export(
     Args:
         model_or_name: a registry name (``"mobilenet_v2"``), a path to a ``.keras``
             file, or a Keras model.
-        format: ``"savedmodel"`` (a directory), ``"tflite"`` (float32) or
-            ``"tflite-int8"`` (full integer).
+        format: ``"savedmodel"`` (a directory), ``"tflite"`` (float32),
+            ``"tflite-int8"`` (full integer) or ``"onnx"``.
         out: the file (or, for SavedModel, directory) to write.
         representative_images: for ``"tflite-int8"``: image files and/or folders of
             images, or an array of RGB images in [0, 255] ``(n, h, w, 3)``. Default: crops
@@ -99,36 +101,62 @@ def export(
         raise ValueError(f"`out` must be a file path. Received: out={out!r}")
     check_positive_int("calibration_samples", calibration_samples)
     out = os.fspath(out)
-    model, preprocess = _resolve_model(model_or_name, weights=weights, include_top=include_top, pooling=pooling,
+    model, preprocess = resolve_model(model_or_name, weights=weights, include_top=include_top, pooling=pooling,
                                        input_size=input_size, preprocessing=preprocessing, builder=builder,
                                        model_options=model_options)
-    shape = _static_input_shape(model, input_size, model_or_name)
+    shape = static_input_shape(model, input_size, model_or_name)
     calibration = None
     if format == "tflite-int8":
-        if preprocess is None:
-            raise ValueError(
-                "`preprocessing` must be given to export a model that is not a registry name as 'tflite-int8' "
-                f"(calibration images are preprocessed with it): one of {', '.join(map(repr, _modes()))}, a "
-                "registry name or a callable. Received: preprocessing=None"
-            )
-        images = representative_batch(representative_images, shape[:2], limit=calibration_samples)
-        if shape[2] == 1:  # a grayscale model (LeNet-5): calibrate on luminance
-            images = images.mean(axis=-1, keepdims=True)
-        calibration = np.asarray(preprocess(images.copy()), dtype="float32")
+        calibration = calibration_batch(representative_images, shape, preprocess, limit=calibration_samples,
+                                        what="export")
     if optimize:
         model = optimize_for_inference(model)
 
+    if format == "onnx":
+        from kapps.tools.runtimes.onnx_runtime import onnx_bytes
+
+        write_bytes_atomic(out, onnx_bytes(model, shape))
+        return out
+    if format != "savedmodel":
+        write_bytes_atomic(out, tflite_bytes(model, shape, calibration, int8_io=int8_io))
+        return out
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=parent, prefix=".kapps_export_") as tmp:
         saved = os.path.join(tmp, "saved_model")
         _write_saved_model(model, saved, shape)
-        if format == "savedmodel":
-            _replace_directory(saved, out)
-        else:
-            flatbuffer = _convert(saved, calibration, int8_io)
-            write_bytes_atomic(out, flatbuffer)
+        _replace_directory(saved, out)
     return out
+
+
+def calibration_batch(images: Any, shape: tuple[int, int, int], preprocess: Callable | None, *, limit: int,
+                      what: str) -> np.ndarray:
+    """Representative images (see :func:`representative_batch`) at ``shape``, preprocessed for the model."""
+    if preprocess is None:
+        raise ValueError(
+            f"`preprocessing` must be given to {what} a model that is not a registry name with int8 "
+            f"(calibration images are preprocessed with it): one of {', '.join(map(repr, _modes()))}, a "
+            "registry name or a callable. Received: preprocessing=None"
+        )
+    batch = representative_batch(images, shape[:2], limit=limit)
+    if shape[2] == 1:  # a grayscale model (LeNet-5): calibrate on luminance
+        batch = batch.mean(axis=-1, keepdims=True)
+    return np.asarray(preprocess(batch.copy()), dtype="float32")
+
+
+def tflite_bytes(model: Any, shape: tuple[int, int, int], calibration: np.ndarray | None = None, *,
+                 int8_io: bool = True, keep_float: int = 0) -> bytes:
+    """``model`` as a TFLite flatbuffer: float32, or int8 calibrated on ``calibration``.
+
+    ``keep_float`` (int8 only): the number of layers left in float32, those whose int8 outputs
+    are furthest from float on the calibration batch (:func:`worst_quantized_layers`); 0 gives a
+    full-integer model.
+    """
+    check_non_negative_int("keep_float", keep_float)
+    with tempfile.TemporaryDirectory(prefix="kapps_tflite_") as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        _write_saved_model(model, saved, shape)
+        return _convert(saved, calibration, int8_io, keep_float)
 
 
 # -- what to export ---------------------------------------------------------------------
@@ -161,9 +189,10 @@ def _preprocessor(preprocessing: Any) -> Callable[[np.ndarray], Any] | None:
         ) from None
 
 
-def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooling: Any, input_size: Any,
-                   preprocessing: Any, builder: str, model_options: dict[str, Any] | None = None,
-                   ) -> tuple[Any, Callable | None]:
+def resolve_model(model_or_name: Any, *, weights: Any = "imagenet", include_top: bool = True, pooling: Any = None,
+                  input_size: Any = None, preprocessing: Any = None, builder: str = "functional",
+                  model_options: dict[str, Any] | None = None) -> tuple[Any, Callable | None]:
+    """The model a registry name, ``.keras`` path or model stands for, and how to preprocess its images."""
     if isinstance(model_or_name, keras.Model):
         return model_or_name, _preprocessor(preprocessing)
     if not isinstance(model_or_name, (str, os.PathLike)):
@@ -193,7 +222,8 @@ def _resolve_model(model_or_name: Any, *, weights: Any, include_top: bool, pooli
     return model, _preprocessor(preprocessing) or _family_preprocess(spec.name)
 
 
-def _static_input_shape(model: Any, input_size: int | None, what: Any) -> tuple[int, int, int]:
+def static_input_shape(model: Any, input_size: int | None, what: Any) -> tuple[int, int, int]:
+    """The model's ``(rows, cols, channels)``, fixed by ``input_size`` where the model accepts any size."""
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else tuple(model.input_shape[1:])
     if len(model.inputs) != 1 or len(shape) != 3:
         raise ValueError(f"`model_or_name` must be an image model with one (rows, cols, channels) input. "
@@ -215,7 +245,7 @@ def _static_input_shape(model: Any, input_size: int | None, what: Any) -> tuple[
 # -- representative images --------------------------------------------------------------
 
 
-def _image_files(sources: Iterable[Any]) -> list[str]:
+def image_files(sources: Iterable[Any]) -> list[str]:
     files: list[str] = []
     for source in sources:
         path = os.fspath(source)
@@ -255,7 +285,7 @@ def representative_batch(images: Any, size: tuple[int, int], limit: int | None =
         batch = np.stack([np.asarray(image_io.fit_image(image.astype("float32"), size)) for image in images])
     else:
         sources = [images] if isinstance(images, (str, os.PathLike)) else list(images)
-        files = _image_files(sources)
+        files = image_files(sources)
         if limit is not None:
             files = files[:limit]
         if not files:
@@ -289,7 +319,38 @@ def _write_saved_model(model: Any, path: str, shape: tuple[int, int, int]) -> No
     model.export(path, format="tf_saved_model", input_signature=signature, verbose=False)
 
 
-def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool) -> bytes:
+def worst_quantized_layers(debugger: Any, count: int) -> list[str]:
+    """The output tensors of the ``count`` layers whose int8 error is largest, in units of their
+    quantization step (root-mean-square error / scale, LiteRT's ``QuantizationDebugger`` statistics)."""
+    import csv
+    import io
+
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    rows = [r for r in csv.DictReader(dump) if float(r["scale"] or 0) > 0]
+    rows.sort(key=lambda r: -float(r["mean_squared_error"]) ** 0.5 / float(r["scale"]))
+    return [r["tensor_name"] for r in rows[:count]]
+
+
+def _selectively_quantized(converter: Any, samples: Callable, keep_float: int) -> bytes:
+    """int8 with the ``keep_float`` least faithful layers left in float32."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the debugger runs TensorFlow's deprecated interpreter
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=samples)
+        debugger.run()
+        options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=worst_quantized_layers(debugger, keep_float))
+        selective = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=samples,
+                                                               debug_options=options)
+        return selective.get_nondebug_quantized_model()
+
+
+def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool, keep_float: int = 0) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
@@ -308,6 +369,8 @@ def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool) ->
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
+        if keep_float:
+            return _selectively_quantized(converter, samples, keep_float)
         return converter.convert()
     except Exception as e:  # the converter's message names the op that has no int8 kernel
         raise ValueError(f"full-integer int8 conversion failed (an operation may lack an int8 kernel): {e}") from None
