@@ -12,6 +12,8 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``kapps bench`` on the ``kapps`` command line."""
+    from kapps.tools import RUNTIMES
+
     p = subparsers.add_parser(
         "bench", help="benchmark kapps against keras.applications",
         description="Build time, weight-load time, inference images/s (batch 1 and 32), achieved GFLOP/s and "
@@ -30,6 +32,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="skip the optimize_for_inference measurement")
     p.add_argument("--xla", action="store_true", help="also measure the optimized model compiled with XLA")
     p.add_argument("--out", default="bench_results.json", help="JSON file to write (default: %(default)s)")
+    runtimes = p.add_argument_group(
+        "runtimes", "With --runtime: every runtime side by side against keras.applications in one process, timed "
+                    "in turns (kapps.tools.bench.runtimes); a CSV with timm's columns, JSON (--out) and a plot.")
+    runtimes.add_argument("--runtime", nargs="+", choices=(*RUNTIMES, "all"), metavar="RUNTIME",
+                          help=f"runtimes to time: {', '.join(RUNTIMES)} (or 'all')")
+    runtimes.add_argument("--batch", nargs="+", type=int, default=[1, 32], help="batch sizes (default: 1 32)")
+    runtimes.add_argument("--csv", default="bench_runtimes.csv", help="CSV to write (default: %(default)s)")
+    runtimes.add_argument("--plot", help="PNG of the speed-ups to write")
+    runtimes.add_argument("--keep-float", type=int, default=0, metavar="N",
+                          help="litert-int8: layers left in float32 (default: %(default)s)")
+    runtimes.add_argument("--size", type=int, help="input size (default: each model's)")
     add_model_options(p)
     p.set_defaults(func=run)
     return p
@@ -46,6 +59,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"`--option` needs the MODEL names it applies to. Received: --option {args.option[0]}")
         checked = [model_options(name, args.option) for name in names]  # against every model's constructor
         options = checked[0]  # the same pairs, so the same values for each
+    if args.runtime:
+        from kapps.tools import RUNTIMES
+        from kapps.tools.bench.runtimes import run_runtimes
+
+        chosen = RUNTIMES if "all" in args.runtime else tuple(dict.fromkeys(args.runtime))
+        run_runtimes(names, runtimes=chosen, batches=args.batch, quick=args.quick, keep_float=args.keep_float,
+                     size=args.size, model_options=options, csv_path=args.csv, json_path=args.out,
+                     plot_path=args.plot)
+        return EXIT_OK
     results = bench.run(names, all_models=args.all_models, quick=args.quick, builders=tuple(args.builders),
                         optimize=args.optimize, xla=args.xla, out=args.out, model_options=options)
     failed = [f"{name}/{side}" for name, entry in results["models"].items()

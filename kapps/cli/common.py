@@ -17,7 +17,7 @@ from typing import Any
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_WEIGHTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 __all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_WEIGHTS", "EXIT_INTERRUPTED", "error",
-           "add_model_options", "model_options", "parse_option", "parse_value"]
+           "add_model_options", "add_runtime_options", "model_options", "parse_option", "parse_value"]
 
 
 def error(message: object, command: str = "kapps") -> None:
@@ -29,6 +29,21 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``-o/--option KEY=VALUE`` (repeatable): a model's own constructor arguments."""
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, as in Python (alpha=0.25, minimalistic=True); repeatable")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--runtime``, ``--calibration``, ``--calibration-samples``, ``--keep-float`` (``kapps.compile``)."""
+    from kapps.tools import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES, default="keras",
+                        help="run the model on this runtime (kapps.compile; default: %(default)s)")
+    parser.add_argument("--calibration", nargs="+", metavar="PATH",
+                        help="images or folders for the runtime's check and int8 calibration "
+                             "(default: scikit-image's sample photos)")
+    parser.add_argument("--calibration-samples", type=int, default=64,
+                        help="at most this many calibration images (default: %(default)s)")
+    parser.add_argument("--keep-float", type=int, default=0, metavar="N",
+                        help="litert-int8: leave the N least faithful layers in float32 (default: %(default)s)")
 
 
 def parse_value(text: str) -> Any:

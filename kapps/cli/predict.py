@@ -2,7 +2,8 @@
 
 Without IMAGE it classifies scikit-image's sample photos. Images go through the weight
 file's evaluation transform (``kapps.eval_transform``); ``--option alpha=0.25`` passes the
-model's own arguments. Keras is imported only when it runs.
+model's own arguments; ``--runtime litert`` (``litert-int8``, ``onnxruntime``) runs the model
+compiled by ``kapps.compile`` and prints its check against Keras. Keras is imported only when it runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from kapps.cli.common import EXIT_OK, add_model_options, model_options
+from kapps.cli.common import EXIT_OK, add_model_options, add_runtime_options, model_options
 
 __all__ = ["add_parser", "run"]
 
@@ -25,6 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="labels per image (default: %(default)s)")
     p.add_argument("--weights", help="weights file instead of the official ImageNet file")
     p.add_argument("--builder", choices=("functional", "sequential"), default="functional")
+    add_runtime_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     add_model_options(p)
     p.set_defaults(func=run)
@@ -56,7 +58,15 @@ def run(args: argparse.Namespace) -> int:
         batch = module.preprocess_input(np.stack([np.clip(np.asarray(fit_image(i, spec.default_size)), 0, 255)
                                                   for i in raw]))
     model = kapps.get_model(spec.name, weights=args.weights or "imagenet", builder=args.builder, **options)
-    preds = np.asarray(model.predict(batch, verbose=0))
+    if args.runtime == "keras":
+        preds = np.asarray(model.predict(batch, verbose=0))
+    else:
+        predictor = kapps.compile(model, args.runtime, calibration=args.calibration,
+                                  calibration_samples=args.calibration_samples, keep_float=args.keep_float,
+                                  preprocessing=transform.preprocess if transform is not None else spec.name)
+        if not args.json:
+            print(predictor.describe())
+        preds = predictor.predict(batch)
     decoded = kapps.decode_predictions(preds, top=args.top)
     if args.json:
         print(json.dumps([{"image": l, "top": [{"wnid": w, "label": n, "score": s} for w, n, s in d]}

@@ -29,7 +29,8 @@ from kapps.transforms import EvalTransform
 from kapps.utils.files import write_text_atomic
 
 #: The results CSV's columns (timm's ``validate.py`` results, plus the weights).
-RESULTS_COLUMNS = ("model", "weights", "img_size", "crop_pct", "interpolation", "top1", "top5", "n", "param_count")
+RESULTS_COLUMNS = ("model", "weights", "img_size", "crop_pct", "interpolation", "top1", "top5", "n", "param_count",
+                   "runtime")
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -61,6 +62,14 @@ class ValidationResult:
     unreadable: list[str]
     unlabelled: list[str]
     missing: list[str]
+    runtime: str = "keras"
+    runtime_details: str = ""
+    agreeing: int | None = None  # images whose top-1 equals the Keras model's (``compare=True``)
+
+    @property
+    def top1_agreement(self) -> float | None:
+        """The share of images whose top-1 class equals the Keras model's, with ``compare=True``."""
+        return None if self.agreeing is None else self.agreeing / self.n
 
     @property
     def top1(self) -> float:
@@ -77,6 +86,11 @@ class ValidationResult:
 
         lines = [f"{self.model}: {part('top-1', self.top1_correct)}, {part('top-5', self.top5_correct)}",
                  f"  weights {self.weights}; {self.transform.describe()}; data: {self.layout}"]
+        if self.runtime_details:
+            lines.append(f"  runtime {self.runtime_details}")
+        if self.agreeing is not None:
+            lines.append(f"  top-1 agrees with the Keras model on {self.agreeing}/{self.n} images "
+                         f"({100 * self.agreeing / self.n:.1f}%)")
         for label, paths in (("unreadable", self.unreadable), ("unlabelled", self.unlabelled),
                              ("missing (labelled, not on disk)", self.missing)):
             if paths:
@@ -88,7 +102,8 @@ class ValidationResult:
         """This result as a row of the results CSV (:data:`RESULTS_COLUMNS`)."""
         return {"model": self.model, "weights": self.weights, "img_size": self.transform.size[0],
                 "crop_pct": self.transform.crop_pct, "interpolation": self.transform.interpolation,
-                "top1": f"{self.top1:.3f}", "top5": f"{self.top5:.3f}", "n": self.n, "param_count": self.param_count}
+                "top1": f"{self.top1:.3f}", "top5": f"{self.top5:.3f}", "n": self.n, "param_count": self.param_count,
+                "runtime": self.runtime}
 
 
 def append_result(path: str | os.PathLike, result: ValidationResult) -> None:
@@ -138,6 +153,51 @@ def _resolve_model(model: Any, weights: Any, builder: str, options: dict) -> tup
     return built, get_spec(model).name
 
 
+def _calibration_images(calibration: Any, transform: EvalTransform, found: LabelledImages,
+                        limit: int) -> np.ndarray | None:
+    """Calibration files read through ``transform``'s geometry ([0, 255]); refused when evaluated too."""
+    if calibration is None:
+        return None
+    from kapps.tools.export import image_files
+
+    sources = [calibration] if isinstance(calibration, (str, os.PathLike)) else list(calibration)
+    files = image_files(sources)
+    evaluated = {os.path.realpath(p) for p in found.paths}
+    shared = [f for f in files if os.path.realpath(f) in evaluated]
+    if shared:
+        raise ValueError(f"`calibration` must be disjoint from the evaluated images; {len(shared)} are both, "
+                         f"e.g. {shared[0]!r}.")
+    from kapps.images import read_image
+
+    images = []
+    for f in files:
+        try:
+            images.append(np.asarray(transform.geometry(read_image(f))))
+        except ValueError:
+            continue  # unreadable: skipped, as the evaluated images are
+        if len(images) == limit:
+            break
+    if not images:
+        raise ValueError(f"`calibration` must contain readable images. Received: {calibration!r}")
+    return np.stack(images)
+
+
+def _runtime(net: Any, runtime: str, transform: EvalTransform, found: LabelledImages, calibration: Any,
+             limit: int, keep_float: int) -> tuple[Any, str]:
+    """The function that scores a preprocessed batch on ``runtime``, and a line about it."""
+    if runtime == "keras":
+        if calibration is not None or keep_float:
+            raise ValueError("`calibration` is for a compiled runtime (litert, litert-int8, onnxruntime); the "
+                             f"Keras model needs none. Received: calibration={calibration!r}, keep_float={keep_float!r} with runtime='keras'")
+        return (lambda batch: np.asarray(net.predict_on_batch(batch))), ""
+    from kapps.tools.runtimes import compile as compile_model
+
+    images = _calibration_images(calibration, transform, found, limit)
+    predictor = compile_model(net, runtime, calibration=images, calibration_samples=limit,
+                              preprocessing=transform.preprocess, keep_float=keep_float)
+    return (lambda batch: predictor.predict(batch, batch_size=len(batch))), predictor.describe()
+
+
 def validate(
     model: Any,
     data: str | os.PathLike,
@@ -154,6 +214,11 @@ def validate(
     results_csv: str | os.PathLike | None = None,
     progress: bool = True,
     builder: str = "functional",
+    runtime: str = "keras",
+    calibration: Any = None,
+    calibration_samples: int = 128,
+    keep_float: int = 0,
+    compare: bool = False,
     **options: Any,
 ) -> ValidationResult:
     """Top-1/top-5 of an ImageNet classifier on a labelled image folder.
@@ -170,16 +235,28 @@ def validate(
         batch_size: images per forward pass.
         results_csv: append the result to this timm-style CSV (written atomically).
         progress: show a progress bar.
+        runtime: run the model on this runtime of :func:`kapps.compile` (``"keras"``: the Keras
+            model as built, not compiled; ``"litert"``, ``"litert-int8"``, ``"onnxruntime"``).
+        calibration: for a compiled runtime: image files and/or folders for its check and int8
+            calibration, read through the same transform (default: scikit-image's sample photos).
+            They must not be among the evaluated images.
+        calibration_samples: at most this many calibration images.
+        keep_float: for ``"litert-int8"``: layers left in float32 (see :func:`kapps.compile`).
+        compare: also run the Keras model on every batch and count the images whose top-1
+            class the runtime's agrees with (``result.top1_agreement``).
 
     Returns:
         A :class:`ValidationResult`; ``print(result.summary())`` shows it.
     """
     import keras
 
+    from kapps.tools import RUNTIMES
     from kapps.transforms import eval_transform
-    from kapps.validation import check_positive_int
+    from kapps.validation import check_choice, check_positive_int
 
     check_positive_int("batch_size", batch_size)
+    check_positive_int("calibration_samples", calibration_samples)
+    check_choice("runtime", runtime, RUNTIMES)
     if limit is not None:
         check_positive_int("limit", limit)
     found = find_labelled_images(data, labels=labels).head(limit)
@@ -193,11 +270,15 @@ def validate(
     if tuple(net.output_shape[1:]) != (1000,):
         raise ValueError(f"`model` must output 1000 ImageNet classes. Received: a model with output shape "
                          f"{net.output_shape}")
+    run, details = _runtime(net, runtime, transform, found, calibration, calibration_samples, keep_float)
     bar = keras.utils.Progbar(len(found.paths), unit_name="image") if progress else None
-    top1 = top5 = 0
+    top1 = top5 = agreeing = 0
     seen: list[np.ndarray] = []
     for images, truth, positions in _stream(found, transform, batch_size):
-        scores = np.asarray(net.predict_on_batch(transform.preprocess(images.numpy())))
+        batch = np.asarray(transform.preprocess(images.numpy()), "float32")
+        scores = run(batch)
+        if compare:
+            agreeing += int(np.sum(np.argmax(scores, axis=1) == np.argmax(net.predict_on_batch(batch), axis=1)))
         best5 = np.argsort(-scores, axis=1, kind="stable")[:, :5]
         truth = truth.numpy()[:, None]
         top1 += int(np.sum(best5[:, :1] == truth))
@@ -212,7 +293,8 @@ def validate(
     result = ValidationResult(
         model=name, weights=os.fspath(weights), transform=transform, n=len(read), top1_correct=top1,
         top5_correct=top5, param_count=int(net.count_params()), layout=found.layout, unreadable=unreadable,
-        unlabelled=found.unlabelled, missing=found.missing)
+        unlabelled=found.unlabelled, missing=found.missing, runtime=runtime, runtime_details=details,
+        agreeing=agreeing if compare else None)
     if results_csv is not None:
         append_result(results_csv, result)
     return result
