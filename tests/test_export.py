@@ -137,7 +137,7 @@ def test_cli_export_keras_file_with_user_images(small_model, tmp_path, shared, c
     assert got.shape == (len(PHOTOS), 1000)
 
     with pytest.raises(SystemExit):
-        parser.parse_args(["export", "mobilenet_v2", "--format", "onnx", "--out", "x"])
+        parser.parse_args(["export", "mobilenet_v2", "--format", "coreml", "--out", "x"])
 
 
 def test_errors_name_the_argument(small_model, tmp_path):

@@ -145,7 +145,7 @@ def test_validate_cli_equals_keras_applications_on_the_real_photos(shared, class
         row = next(csv.DictReader(f))
     assert row == {"model": "mobilenet", "weights": classifier, "img_size": "224", "crop_pct": "0.875",
                    "interpolation": "bilinear", "top1": f"{top1 / 10:.3f}", "top5": f"{top5 / 10:.3f}",
-                   "n": "1000", "param_count": str(reference.count_params())}
+                   "n": "1000", "param_count": str(reference.count_params()), "runtime": "keras"}
 
 
 def test_official_file_name_in_kapps_weights_dir_predicts_identically(shared, classifier, tmp_path, monkeypatch):
