@@ -394,8 +394,10 @@ def _replace_directory(source: str, target: str) -> None:
 
 def _interpreter(path: str) -> Any:
     """LiteRT's interpreter when ``ai_edge_litert`` is installed, else TensorFlow's (deprecated) one."""
+    from kapps.tools.runtimes.litert import interpreter_class
+
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        return interpreter_class()(model_path=path)
     except ImportError:
         import warnings
 
@@ -404,7 +406,6 @@ def _interpreter(path: str) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return tf.lite.Interpreter(model_path=path)
-    return Interpreter(model_path=path)
 
 
 def run_tflite(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
@@ -417,6 +418,8 @@ def run_tflite(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
     >>> run_tflite("m.tflite", x).shape  # doctest: +SKIP
     (2, 1280)
     """
+    from kapps.tools.runtimes.litert import dequantize, quantize
+
     interpreter = _interpreter(os.fspath(path))
     interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]
@@ -425,14 +428,11 @@ def run_tflite(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
     for image in np.asarray(images, dtype="float32"):
         x = image[None]
         if source["dtype"] in (np.int8, np.uint8):
-            scale, zero = source["quantization"]
-            info = np.iinfo(source["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(source["dtype"])
+            x = quantize(x, source)
         interpreter.set_tensor(source["index"], x)
         interpreter.invoke()
         y = interpreter.get_tensor(target["index"])
         if target["dtype"] in (np.int8, np.uint8):
-            scale, zero = target["quantization"]
-            y = (y.astype("float32") - zero) * scale
+            y = dequantize(y, target)
         outputs.append(y[0])
     return np.stack(outputs)

@@ -24,7 +24,7 @@ from kapps.tools.runtimes.base import Predictor, default_threads
 from kapps.tools.runtimes.softmax import softmax
 from kapps.utils.files import write_bytes_atomic
 
-__all__ = ["LiteRTPredictor", "interpreter_class"]
+__all__ = ["LiteRTPredictor", "interpreter_class", "quantize", "dequantize"]
 
 
 def interpreter_class() -> Any:
@@ -37,13 +37,15 @@ def interpreter_class() -> Any:
     return Interpreter
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float values as the integer tensor ``detail`` describes (its scale and zero point)."""
     scale, zero = detail["quantization"]
     info = np.iinfo(detail["dtype"])
     return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
 
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """An integer tensor's values as float32 (its scale and zero point)."""
     scale, zero = detail["quantization"]
     return (y.astype("float32") - zero) * scale
 
@@ -87,11 +89,11 @@ class LiteRTPredictor(Predictor):
     def _run(self, batch: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter(len(batch))
         source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        x = _quantize(batch, source) if np.dtype(source["dtype"]) != np.dtype("float32") else batch
+        x = quantize(batch, source) if np.dtype(source["dtype"]) != np.dtype("float32") else batch
         interpreter.set_tensor(source["index"], x)
         interpreter.invoke()
         y = interpreter.get_tensor(target["index"])
-        y = _dequantize(y, target) if np.dtype(target["dtype"]) != np.dtype("float32") else y.copy()
+        y = dequantize(y, target) if np.dtype(target["dtype"]) != np.dtype("float32") else y.copy()
         return softmax(y) if self.float_softmax else y
 
 
