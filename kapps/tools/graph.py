@@ -104,10 +104,12 @@ def rebuild(flat: keras.Model, call: Callable[..., Any], name: str | None = None
 
 @dataclasses.dataclass(frozen=True)
 class Trace:
-    """The calls of a flat graph in graph order, and the graph's output tensors."""
+    """The calls of a flat graph in graph order, and the graph's input and output tensors (a new model
+    can be cut from them: ``keras.Model(trace.inputs, call.outputs)``)."""
 
     calls: list[Call]
     outputs: tuple
+    inputs: tuple = ()
 
 
 def trace(flat: keras.Model) -> Trace:
@@ -120,7 +122,7 @@ def trace(flat: keras.Model) -> Trace:
         return outputs
 
     rebuilt = rebuild(flat, record)
-    return Trace(calls, _symbolic(rebuilt.outputs))
+    return Trace(calls, _symbolic(rebuilt.outputs), _symbolic(rebuilt.inputs))
 
 
 def _symbolic(structure: Any) -> tuple:

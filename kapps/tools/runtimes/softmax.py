@@ -40,24 +40,19 @@ def without_final_softmax(model: keras.Model) -> tuple[keras.Model, bool]:
     The softmax can be an ``Activation``/``Softmax`` layer or the activation of the last
     ``Dense``/convolution (a copy with a linear activation and the same weights replaces it).
     """
-    from kapps.tools.graph import flatten, rebuild
+    from kapps.tools.graph import flatten, trace
 
     if len(model.outputs) != 1:
         return model, False
-    calls: list[tuple[Any, Any]] = []  # (operation, its first argument) of each call, in graph order
-
-    def record(op: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append((op, args[0] if args else None))
-        return op(*args, **kwargs)
-
-    graph = rebuild(flatten(model), record)
-    layer, features = calls[-1]
+    graph = trace(flatten(model))
+    last = graph.calls[-1]
+    layer, features, inputs = last.operation, last.inputs[0], list(graph.inputs)
     if isinstance(layer, keras.layers.Softmax) or (
             isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation)):
-        return keras.Model(graph.inputs, features, name=model.name), True
+        return keras.Model(inputs, features, name=model.name), True
     if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)) and _is_softmax(layer.activation):
         linear = type(layer).from_config({**layer.get_config(), "activation": None, "name": f"{layer.name}_logits"})
         logits = linear(features)
         linear.set_weights(layer.get_weights())
-        return keras.Model(graph.inputs, logits, name=model.name), True
+        return keras.Model(inputs, logits, name=model.name), True
     return model, False
