@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from kapps.tools.bench.report import SIDES, format_table
+from kapps.tools.bench.timing import load_average
 from kapps.utils.files import write_json_atomic
 
 __all__ = ["run", "choose_models", "keras_models", "DEFAULT_MODELS", "SIDES", "SETTINGS"]
@@ -115,7 +116,7 @@ def run(
             results["models"][name] = _bench_model(name, tmp, settings, builders, dict(model_options or {}))
             if out is not None:
                 write_json_atomic(out, results)
-    results["machine"]["loadavg_after"] = _loadavg()
+    results["machine"]["loadavg_after"] = load_average()
     results["wall_s"] = round(time.perf_counter() - started, 1)
     if out is not None:
         write_json_atomic(out, results)
@@ -226,12 +227,5 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "tensorflow": tf.__version__, "keras": keras.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_before": _loadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_before": load_average(),
     }
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:  # pragma: no cover - platforms without it
-        return None

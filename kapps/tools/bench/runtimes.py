@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kapps.tools import RUNTIMES
-from kapps.tools.bench.timing import alternating
+from kapps.tools.bench.timing import alternating, load_average
 from kapps.utils.files import atomic_path, write_json_atomic, write_text_atomic
 from kapps.validation import check_choice, check_positive_int
 
@@ -153,7 +153,7 @@ def run_runtimes(
     for batch in batches:
         check_positive_int("batches", batch)
     names = choose_models(models or DEFAULT_RUNTIME_MODELS, all_models=False)
-    machine = {**cpu_flags(), "cpu_count": os.cpu_count(), "loadavg_before": _loadavg(),
+    machine = {**cpu_flags(), "cpu_count": os.cpu_count(), "loadavg_before": load_average(),
                "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     log(f"{machine['cpu']}, {machine['cpu_count']} CPUs, int8 dot product instructions: "
         f"{'yes' if machine['int8_dot_product'] else 'no'}; load {machine['loadavg_before']}")
@@ -184,7 +184,7 @@ def run_runtimes(
                 log(f"  batch {batch:>3} {side:<18} {batch / wall:9.1f} img/s {1000 * wall:9.2f} ms "
                     f"{reference_time / wall:6.2f}x  diff {diff:.2g}")
         keras.backend.clear_session()
-    machine["loadavg_after"] = _loadavg()
+    machine["loadavg_after"] = load_average()
     if csv_path is not None:
         write_text_atomic(csv_path, rows_to_csv(rows))
     if json_path is not None:
@@ -230,10 +230,3 @@ def plot_ratios(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return os.fspath(path)
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        return None

@@ -6,7 +6,7 @@ import statistics
 import time
 from typing import Any, Callable, Sequence
 
-__all__ = ["rss_mb", "clock", "timed", "median_batch_time", "alternating"]
+__all__ = ["rss_mb", "clock", "timed", "median_batch_time", "alternating", "load_average"]
 
 
 def rss_mb() -> tuple[float, float]:
@@ -23,6 +23,16 @@ def rss_mb() -> tuple[float, float]:
     except OSError:  # pragma: no cover
         pass
     return current, peak
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the platform has none)."""
+    import os
+
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - platforms without it
+        return None
 
 
 def clock() -> tuple[float, float]:
