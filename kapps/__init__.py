@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.models import (
         alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v2, inception_v3,
         lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_basic, resnet_rs,
-        resnet_v2, shufflenet_v2, squeezenet, vgg16, vgg19, xception,
+        resnet_v2, shufflenet_v2, squeezenet, swin_transformer, vgg16, vgg19, vision_transformer, xception,
     )
     from kapps.models.alexnet import AlexNet
     from kapps.models.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
@@ -87,8 +87,10 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.models.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
     from kapps.models.shufflenet_v2 import ShuffleNetV2X0_5, ShuffleNetV2X1_0, ShuffleNetV2X1_5, ShuffleNetV2X2_0
     from kapps.models.squeezenet import SqueezeNet1_0, SqueezeNet1_1
+    from kapps.models.swin_transformer import SwinB, SwinS, SwinT
     from kapps.models.vgg16 import VGG16
     from kapps.models.vgg19 import VGG19
+    from kapps.models.vision_transformer import ViTB16, ViTB32, ViTL16, ViTL32
     from kapps.models.xception import Xception
     from kapps.features import features_of
     from kapps.registry import get_model, list_models, model_info
@@ -105,7 +107,8 @@ _FAMILIES: dict[str, str] = {
     for name in (
         "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v2",
         "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "regnet", "resnet", "resnet50",
-        "resnet_basic", "resnet_rs", "resnet_v2", "shufflenet_v2", "squeezenet", "vgg16", "vgg19", "xception",
+        "resnet_basic", "resnet_rs", "resnet_v2", "shufflenet_v2", "squeezenet", "swin_transformer", "vgg16", "vgg19",
+        "vision_transformer", "xception",
     )
 }
 
@@ -143,8 +146,11 @@ _CONSTRUCTORS: dict[str, str] = {
     "ShuffleNetV2X0_5": "shufflenet_v2", "ShuffleNetV2X1_0": "shufflenet_v2", "ShuffleNetV2X1_5": "shufflenet_v2",
     "ShuffleNetV2X2_0": "shufflenet_v2",
     "SqueezeNet1_0": "squeezenet", "SqueezeNet1_1": "squeezenet",
+    "SwinT": "swin_transformer", "SwinS": "swin_transformer", "SwinB": "swin_transformer",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
+    "ViTB16": "vision_transformer", "ViTB32": "vision_transformer", "ViTL16": "vision_transformer",
+    "ViTL32": "vision_transformer",
     "Xception": "xception",
 }
 

@@ -52,6 +52,9 @@ def build_model(
     without a head, built and loaded as ``include_top=False``.
     """
     validation.check_features(features_only, out_indices, pooling)
+    if features_only and not spec.multi_scale:
+        validation.fail("features_only", features_only, f"False for {spec.keras_name}: it computes one sequence of "
+                        "tokens, not feature maps at several scales (include_top=False gives the sequence)")
     include_top = include_top and not features_only
     options = spec.options_of(options)
     weights = options.named_weights(weights)  # "imagenet-i224" (ResNet-RS) -> "imagenet"; options hold the file

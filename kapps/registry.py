@@ -130,6 +130,8 @@ class ModelSpec:
     ``fixed`` the option values that make this model (``{"depths": (3, 4, 6, 3)}``).
     ``static_input``: the model needs a known input size (NASNet: without a top and
     without ``input_shape`` it uses the default size; unknown sizes are refused).
+    ``multi_scale``: the body has feature maps at several reductions, so ``features_only``
+    works (False for ViT, one sequence of tokens).
     Metadata (``params``, ``flops`` at the default input size with the top, ImageNet
     ``top1``/``top5`` as Keras publishes them) feeds ``model_info`` and the README table;
     ``preprocessing`` is read from the family's ``preprocess_input``.
@@ -147,6 +149,7 @@ class ModelSpec:
     no_top: Callable[[Any, Any], keras.layers.Layer | None] | None = None
     fixed_size_top: bool = True
     static_input: bool = False
+    multi_scale: bool = True
     input_channels: int = 3
     params: int | None = None
     flops: int | None = None

@@ -96,7 +96,8 @@ def check_input_tensor(input_tensor: Any, builder: str) -> None:
 
 
 #: Families keras.applications builds only channels-last (it refuses channels_first).
-CHANNELS_LAST_ONLY = {"convnext": "ConvNeXt", "densenet": "DenseNet", "nasnet": "NASNet"}
+CHANNELS_LAST_ONLY = {"convnext": "ConvNeXt", "densenet": "DenseNet", "nasnet": "NASNet",
+                      "vision_transformer": "ViT", "swin_transformer": "Swin"}
 
 
 def check_data_format(family: str = "") -> None:

@@ -83,6 +83,22 @@ EXAMPLES = {
     # x upsampled to 6x6 is resized to the 7x7 skip (an encoder's valid padding), the skip projected
     "DecoderStage": (lambda: B.DecoderStage(6, skip_filters=3, names="dec_"), [(3, 3, 8), (7, 7, 4)]),
     "SegmentationHead": (lambda: B.SegmentationHead(3, size=(10, 10), names="seg_"), (5, 5, 4)),
+    "SelfAttentionCore": (lambda: B.SelfAttentionCore(2, name="attn"), (5, 12)),
+    "MultiHeadSelfAttention": (lambda: B.MultiHeadSelfAttention(8, 2, names="l0_self_attention_"), (5, 8)),
+    "TransformerMLP": (lambda: B.TransformerMLP(8, 16, names="l0_mlp_"), (5, 8)),
+    "PatchEmbedding": (lambda: B.PatchEmbedding(8, 4, names="p_"), (8, 12, 3)),
+    "ClassToken": (lambda: B.ClassToken(name="class_token"), (6, 8)),
+    "PositionEmbedding": (lambda: B.PositionEmbedding(1, grid=(2, 3), name="pos"), (7, 8)),
+    "EncoderBlock": (lambda: B.EncoderBlock(8, 2, 16, names="encoder_layer_0_"), (5, 8)),
+    "TokenPooling": (lambda: B.TokenPooling("avg", name="avg_pool"), (5, 8)),
+    "WindowPadShift": (lambda: B.WindowPadShift(3, 1, name="pad_shift"), (7, 5, 4)),
+    "WindowUnshiftCrop": (lambda: B.WindowUnshiftCrop(3, 1, size=(7, 5), name="unshift"), (9, 6, 4)),
+    "WindowAttentionCore": (lambda: B.WindowAttentionCore(2, 3, 1, name="attn"), (6, 9, 12)),
+    # a 7x5 map in 3x3 windows: padded, shifted along both axes, masked
+    "ShiftedWindowAttention": (lambda: B.ShiftedWindowAttention(8, 2, 3, 1, names="f_1_1_attn_"), (7, 5, 8)),
+    "SwinBlock": (lambda: B.SwinBlock(8, 2, 3, 1, drop_path_rate=0.1, names="f_1_1_"), (7, 5, 8)),
+    "PatchGather": (lambda: B.PatchGather(name="gather"), (5, 4, 3)),
+    "PatchMerging": (lambda: B.PatchMerging(4, names="f_2_"), (5, 5, 4)),
 }
 
 

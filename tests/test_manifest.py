@@ -92,6 +92,7 @@ REGISTRY_NAMES = {
     *CLASSICS,
     "resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1",
     *(f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")),
+    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "swin_t", "swin_s", "swin_b",
 }
 # Variant value types, per variant key.
 VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool, "variant": str}
@@ -762,6 +763,7 @@ TORCHVISION_FILE_KEYS = FILE_KEYS | {"source", "weights_enum", "accuracy", "eval
 def test_torchvision_models_and_files_have_their_schema():
     assert TORCHVISION_MODELS == {"resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5",
                                   "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                                  "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "swin_t", "swin_s", "swin_b",
                                   *TORCHVISION_CLASSICS}
     for name in TORCHVISION_MODELS:
         m = MODELS[name]
@@ -789,6 +791,6 @@ def test_torchvision_models_and_files_have_their_schema():
         transform = e["eval_transform"]
         # GoogLeNet's model (transform_input=True) turns torch-normalized input into "tf"'s [-1, 1]
         assert transform["preprocessing"] == ("tf" if googlenet else "torch"), e
-        assert transform["interpolation"] == "bilinear", e
+        assert transform["interpolation"] == ("bicubic" if e["model"].startswith("swin") else "bilinear"), e
         assert transform["crop_pct"] == transform["size"][0] / transform["resize_size"], e
         assert transform["mean"] == [0.485, 0.456, 0.406] and transform["std"] == [0.229, 0.224, 0.225], e

@@ -30,9 +30,13 @@ __all__ = ["torch", "torchvision", "randomize", "torch_logits", "relative_differ
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Random BatchNorm statistics and affine parameters (seeded), then eval mode; weights stay torch's own
-    random initialisation."""
+    random initialisation, except those it sets to zero (ViT's classifier and class token, SqueezeNet's
+    biases), which get small random values so that they are checked too."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 n = module.num_features

@@ -21,6 +21,9 @@ keeps this list complete.
 from __future__ import annotations
 
 from kapps.blocks.activations import make_activation, relu6
+from kapps.blocks.attention import (
+    MultiHeadSelfAttention, SelfAttentionCore, TransformerMLP, merge_heads, scaled_dot_product_attention, split_heads,
+)
 from kapps.blocks.base import Block, Names, apply
 from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
 from kapps.blocks.convnext import ConvNeXtBlock, LayerScale
@@ -51,21 +54,30 @@ from kapps.blocks.separable import SeparableConvBN, SeparableStack, separable_un
 from kapps.blocks.shuffle import ChannelShuffle, ChannelSplit, ShuffleUnit, shuffle_permutation
 from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
 from kapps.blocks.stochastic_depth import drop_path
+from kapps.blocks.swin import (
+    PatchGather, PatchMerging, ShiftedWindowAttention, SwinBlock, WindowAttentionCore, WindowPadShift,
+    WindowUnshiftCrop, effective_shift, relative_position_index, shifted_window_mask,
+)
 from kapps.blocks.vgg import ConvPoolStage, FlattenDenseClassifier
+from kapps.blocks.vit import ClassToken, EncoderBlock, PatchEmbedding, PositionEmbedding, TokenPooling, TOKEN_POOLING
 from kapps.blocks.widths import make_divisible
 
 __all__ = [
-    "make_activation", "relu6", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable", "batch_norm",
-    "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead", "conv_stack",
-    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON", "FireModule",
-    "GroupedBottleneck", "ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES", "Conv", "Pool",
-    "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
-    "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES", "FUSED_MBCONV_NAMES",
-    "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell", "FactorizedReduction", "nasnet_separable_branch",
-    "LocalResponseNormalization", "same_padding_for_stride", "ceil_max_pool", "ImagePreprocessing",
-    "is_serializable_function", "Chain", "Residual",
-    "run_layer", "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",
+    "make_activation", "relu6", "scaled_dot_product_attention", "SelfAttentionCore", "MultiHeadSelfAttention",
+    "TransformerMLP", "split_heads", "merge_heads", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable",
+    "batch_norm", "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead", "conv_stack",
+    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON", "FireModule", "GroupedBottleneck",
+    "ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES",
+    "Conv", "Pool", "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
+    "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES",
+    "FUSED_MBCONV_NAMES", "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell",
+    "FactorizedReduction", "nasnet_separable_branch", "LocalResponseNormalization", "same_padding_for_stride",
+    "ceil_max_pool", "ImagePreprocessing", "is_serializable_function", "Chain", "Residual", "run_layer",
+    "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",
     "SeparableConvBN", "SeparableStack", "separable_units", "ChannelShuffle", "ChannelSplit", "ShuffleUnit",
-    "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "ConvPoolStage",
-    "FlattenDenseClassifier", "make_divisible",
+    "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "WindowPadShift", "WindowUnshiftCrop",
+    "WindowAttentionCore", "ShiftedWindowAttention", "SwinBlock", "PatchGather", "PatchMerging",
+    "relative_position_index", "shifted_window_mask", "effective_shift", "ConvPoolStage", "FlattenDenseClassifier",
+    "PatchEmbedding", "ClassToken", "PositionEmbedding", "EncoderBlock", "TokenPooling", "TOKEN_POOLING",
+    "make_divisible",
 ]

@@ -36,8 +36,10 @@ from kapps.models import (
     resnet_v2,
     shufflenet_v2,
     squeezenet,
+    swin_transformer,
     vgg16,
     vgg19,
+    vision_transformer,
     xception,
 )
 
@@ -64,8 +66,10 @@ FAMILIES: dict[str, ModuleType] = {
     "resnet_v2": resnet_v2,
     "shufflenet_v2": shufflenet_v2,
     "squeezenet": squeezenet,
+    "swin_transformer": swin_transformer,
     "vgg16": vgg16,
     "vgg19": vgg19,
+    "vision_transformer": vision_transformer,
     "xception": xception,
 }
 FAMILY_MODULES: tuple[str, ...] = tuple(FAMILIES)

@@ -1,8 +1,10 @@
 """Counting a model's floating-point operations from its layers' shapes.
 
 Convention (the one torchvision and timm report): one multiply-add counts as two
-FLOPs; only convolutions (plain, depthwise, separable) and dense layers are counted (their
-multiply-adds dominate; BatchNorm, activations, pooling and additions are left out).
+FLOPs; only convolutions (plain, depthwise, separable), dense layers and attention's two matrix
+products (a layer with a ``flops(output_shape)`` method counts its own: ViT's and Swin's
+attention) are counted (their multiply-adds dominate; BatchNorm, activations, pooling and
+additions are left out).
 For a convolution with kernel ``kh x kw``, ``cin`` input and ``cout`` output channels,
 ``groups`` groups and an output of ``h x w``: ``2 * kh * kw * cin / groups * cout * h * w``.
 
@@ -23,6 +25,9 @@ _COUNTED = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.la
 
 def layer_flops(layer: keras.layers.Layer, output_shape: tuple) -> int:
     """FLOPs of one layer for one image, given its output shape (batch dim included)."""
+    own = getattr(layer, "flops", None)
+    if callable(own):
+        return int(own(output_shape))
     positions = math.prod(int(d) for d in output_shape[1:-1]) if len(output_shape) > 2 else 1
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw, cin, mult = layer.kernel.shape
@@ -59,7 +64,7 @@ def count_flops(model: keras.Model, input_shape: tuple | None = None) -> int:
     """
     total = 0
     for call in trace(flatten(model, input_shape)).calls:
-        if not isinstance(call.operation, _COUNTED):
+        if not isinstance(call.operation, _COUNTED) and not callable(getattr(call.operation, "flops", None)):
             continue
         shape = tuple(call.outputs[0].shape)
         if any(d is None for d in shape[1:]):

@@ -173,7 +173,8 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
     Layers of ``stored`` that the model lacks are ignored (for example the classifier of
     an include-top file loaded without top); layers of the model missing from
     ``stored`` and shape mismatches raise :class:`~kapps.errors.WeightsMismatchError`
-    naming them. Layers Keras named automatically are paired by order when their
+    naming them. A layer that defines ``adapt_weights(arrays)`` fits stored weights of another
+    shape to its own first (ViT's position embedding at another input size). Layers Keras named automatically are paired by order when their
     numbers differ (see :func:`_pair_auto_named`), and names tf.keras numbered by session when
     one number differs (see :func:`_pair_session_numbered`). Layers named in ``exclude`` (those of
     a user's ``input_tensor`` graph) are left as they are.
@@ -189,6 +190,9 @@ def assign_by_name(model: keras.Model, stored: LayerWeights, source: str, exclud
             missing.append(layer.name)
             continue
         arrays = _arrays_for(layer, stored[key])
+        adapt = getattr(layer, "adapt_weights", None)
+        if adapt is not None and len(arrays) == len(layer.weights):  # ViT's position embedding at another size
+            arrays = adapt(arrays)
         if len(arrays) != len(layer.weights):
             wrong.append(f"{layer.name}: model has {len(layer.weights)} weights, {source} has {len(arrays)}")
             continue

@@ -11,7 +11,21 @@ weights its tensor by :data:`TORCH_PARAMETERS`:
 * ``bias`` <- ``bias``; BatchNorm ``gamma``, ``beta``, ``moving_mean``, ``moving_variance`` <-
   ``weight``, ``bias``, ``running_mean``, ``running_var``, as they are.
 
-BatchNorm's ``num_batches_tracked`` is training bookkeeping and is ignored. A key the model
+Transformers add three rules:
+
+* a layer that *is* one tensor (ViT's ``class_token``, ``encoder.pos_embedding``) is named after
+  the whole key, and a weight that no table entry names (Swin's
+  ``relative_position_bias_table``) takes the tensor of the same name in its layer's module;
+* ``nn.MultiheadAttention``'s packed ``in_proj_weight``/``in_proj_bias`` are the ``weight``/``bias``
+  of a module ``in_proj`` (a Dense layer ``..._in_proj``);
+* torchvision's legacy ``MLPBlock`` keys ``mlp.linear_1``/``mlp.linear_2`` are ``mlp.0``/``mlp.3``
+  (torchvision renames them the same way when it loads an old checkpoint).
+
+A layer that defines ``adapt_weights(arrays)`` gets the tensors first to fit them to its own
+shapes (ViT's position embedding, resampled for another input size).
+
+BatchNorm's ``num_batches_tracked`` and Swin's ``relative_position_index`` (a function of the
+window size) are bookkeeping and are ignored. A key the model
 has no layer for, a layer with no key, or a shape that does not fit is a
 :class:`~kapps.errors.CheckpointError` naming the key and why.
 
@@ -43,6 +57,33 @@ TORCH_PARAMETERS: dict[str, str] = {
     "kernel": "weight", "depthwise_kernel": "weight", "bias": "bias",
     "gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var",
 }
+
+
+#: Keys that are bookkeeping, not weights: BatchNorm's step counter, Swin's bias index (a function
+#: of the window size).
+IGNORED_PARAMETERS = frozenset({"num_batches_tracked", "relative_position_index"})
+#: Packed or renamed torch parameters: ``{parameter: (sub-module, parameter)}``.
+PACKED_PARAMETERS = {"in_proj_weight": ("in_proj", "weight"), "in_proj_bias": ("in_proj", "bias")}
+#: torchvision's legacy ``MLPBlock`` module names and the ``MLP`` positions that replaced them.
+LEGACY_MODULES = {"linear_1": "0", "linear_2": "3"}
+
+
+def _module_and_parameter(key: str) -> tuple[str, str]:
+    """A state-dict key as (torch module path, parameter name), packed and legacy names resolved.
+
+    >>> _module_and_parameter("encoder.layers.encoder_layer_0.self_attention.in_proj_weight")
+    ('encoder.layers.encoder_layer_0.self_attention.in_proj', 'weight')
+    >>> _module_and_parameter("encoder.layers.encoder_layer_0.mlp.linear_2.bias")
+    ('encoder.layers.encoder_layer_0.mlp.3', 'bias')
+    """
+    module, _, parameter = key.rpartition(".")
+    if parameter in PACKED_PARAMETERS:
+        sub, parameter = PACKED_PARAMETERS[parameter]
+        module = f"{module}.{sub}" if module else sub
+    parent, _, last = module.rpartition(".")
+    if last in LEGACY_MODULES and parent.endswith("mlp"):
+        module = f"{parent}.{LEGACY_MODULES[last]}"
+    return module, parameter
 
 
 def keras_name(torch_module: str) -> str:
@@ -97,10 +138,11 @@ def assign_state_dict(model: keras.Model, state: Mapping[str, np.ndarray], sourc
     """
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, array in state.items():
-        module, _, parameter = key.rpartition(".")
-        if parameter == "num_batches_tracked":
+        module, parameter = _module_and_parameter(key)
+        if parameter in IGNORED_PARAMETERS:
             continue
         modules.setdefault(module, {})[parameter] = np.asarray(array)
+    whole_keys = {keras_name(f"{m}.{p}" if m else p): (m, p) for m, params in modules.items() for p in params}
     by_layer: dict[str, str] = {}
     clashes = []
     for module in modules:
@@ -111,31 +153,38 @@ def assign_state_dict(model: keras.Model, state: Mapping[str, np.ndarray], sourc
     missing, wrong, assignments, used = [], [], [], set()
     for layer in leaf_layers(model):
         module = by_layer.get(layer.name)
-        arrays = []
+        whole = whole_keys.get(layer.name) if module is None and len(layer.weights) == 1 else None
+        found: list[tuple[Any, str, str, np.ndarray]] = []
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
         for variable in layer.weights:
             weight = _short(variable)
             weight = "depthwise_kernel" if depthwise and weight == "kernel" else weight
-            parameter = TORCH_PARAMETERS.get(weight)
-            if parameter is None:
-                wrong.append(f"layer '{layer.name}' ({type(layer).__name__}) has weight '{weight}', which no torch "
-                             "tensor converts to")
+            owner, parameter = whole if whole else (module, TORCH_PARAMETERS.get(weight, weight))
+            key = f"{owner}.{parameter}" if owner else parameter
+            if owner is None or parameter not in modules.get(owner, {}):
+                shown = key if owner is not None else f"{layer.name.replace('_', '.')}.{parameter}"
+                missing.append(f"'{shown}' (for layer '{layer.name}', weight '{weight}')")
                 continue
-            key = f"{module if module is not None else layer.name.replace('_', '.')}.{parameter}"
-            if module is None or parameter not in modules[module]:
-                missing.append(f"'{key}' (for layer '{layer.name}', weight '{weight}')")
-                continue
-            used.add(f"{module}.{parameter}")
-            array = modules[module][parameter]
+            used.add(key)
+            found.append((variable, weight, key, modules[owner][parameter]))
+        if len(found) != len(layer.weights):
+            continue
+        adapt = getattr(layer, "adapt_weights", None)
+        if adapt is not None:  # e.g. ViT's position embedding of another grid (already in Keras' layout)
+            adapted = adapt([array for _, _, _, array in found])
+            found = [(v, w, k, a) for (v, w, k, _), a in zip(found, adapted)]
+        arrays = []
+        for variable, weight, key, array in found:
             expected = _to_torch_shape(weight, tuple(variable.shape))
             if tuple(array.shape) != expected:
-                wrong.append(f"key '{module}.{parameter}': shape {tuple(array.shape)} in the checkpoint, but layer "
+                wrong.append(f"key '{key}': shape {tuple(array.shape)} in the checkpoint, but layer "
                              f"'{layer.name}' needs {expected}")
                 continue
             arrays.append(_to_keras(weight, array, tuple(variable.shape)).astype(variable.dtype))
         if len(arrays) == len(layer.weights):
             assignments.append((layer, arrays))
-    unexpected = sorted(f"{m}.{p}" for m, params in modules.items() for p in params if f"{m}.{p}" not in used)
+    unexpected = sorted(key for key in (f"{m}.{p}" if m else p for m, params in modules.items() for p in params)
+                        if key not in used)
     if missing or wrong or unexpected or clashes:
         lines = [f"{source} does not fit model {model.name!r}:"]
         if missing:
