@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import keras
 import numpy as np
@@ -22,6 +23,20 @@ SIZE_DEPENDENT_GRAPH = frozenset({"efficientnet", "nasnet"})
 #: Families Keras 3 dropped, whose reference is tf.keras (tests/test_tf_keras_families.py, which also
 #: checks their parameters and FLOPs).
 TF_KERAS_FAMILIES = frozenset({"regnet", "resnet_rs"})
+
+
+def full_sweeps() -> bool:
+    """``KAPPS_FULL_SWEEPS=1``: the checks the suite's time budget keeps to one model per family run for
+    every model."""
+    return os.environ.get("KAPPS_FULL_SWEEPS") == "1"
+
+
+def features_checked(name: str, names: list[str]) -> bool:
+    """Whether the parity tests compare ``name``'s ``features_only`` maps with the reference's layers: the
+    smallest model of each family (of ``names``), every model with :func:`full_sweeps`
+    (``KAPPS_FULL_SWEEPS=1 make test``). The feature levels follow from the graph by one rule (:mod:`kapps.features`), and a family's other models repeat its
+    blocks at other depths and widths; the check cost about 215 s of the suite's CPU time for them."""
+    return full_sweeps() or name in smallest_of_each_family(names)
 
 
 def smallest_of_each_family(names: list[str]) -> list[str]:

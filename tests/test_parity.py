@@ -9,8 +9,9 @@ Every model is compared at the smallest input its architecture accepts (``min_si
 with its 1000-class top: the functional builder for every model, the Sequential builder for the
 smallest model of each family, whose blocks the family's other models repeat at other depths
 and widths (the suite's budget: the Sequential builds of every model run in the JAX and PyTorch
-sweeps, tests/test_backends.py). Its ``features_only=True`` model (the same weights; the Sequential builder's for the smallest
-of each family) must give the maps of the layers it names, in keras.applications' model and in
+sweeps, tests/test_backends.py). The ``features_only=True`` model of the smallest model of each family
+(both builders, the same weights; every model with ``KAPPS_FULL_SWEEPS=1``: tests/parity.py's
+``features_checked``) must give the maps of the layers it names, in keras.applications' model and in
 kapps' own.
 The same functional model then has keras.applications' weighted
 layers and weights (tests/parity.py), its registry metadata (parameters, and FLOPs counted
@@ -30,7 +31,8 @@ import pytest
 import kapps
 from kapps.registry import get_spec
 from kapps.tools.flops import count_flops
-from parity import SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, check_features, compare, reference_taps, randomize_batch_norm, smallest_of_each_family
+from parity import (SIZE_DEPENDENT_GRAPH, SIZE_DEPENDENT_TOP, check_features, compare, features_checked, reference_taps,
+                    randomize_batch_norm, smallest_of_each_family)
 from conftest import photo
 
 TOLERANCE = 1e-4
@@ -94,7 +96,7 @@ def test_parity_smallest_size(name):
     def inspect(builder: str, model: keras.Model, x, ref: keras.Model) -> None:
         if builder == "functional":
             metadata_is_exact(name, model)
-        if builder == "functional" or name in FAMILY_SMALLEST:  # the builders' taps are one code path
+        if features_checked(name, KERAS_MODELS):  # both builders: their taps are one code path
             check_features(name, builder, model, x, lambda names: reference_taps(ref, names, x))
         optimized_computes_the_same(builder, model, x)
 

@@ -87,13 +87,21 @@ def test_plain_unet_trains_on_membranes(membrane):
 
 # -- kapps encoders --------------------------------------------------------------------------------
 def family_backbones() -> list[tuple]:
-    """(architecture, backbone) for the smallest model of every family, U-Net and DeepLabV3+ each.
+    """(architecture, backbone) for the smallest model of every multi-scale family, U-Net and DeepLabV3+ each.
     LeNet-5's deepest feature map is at reduction 4, below every output stride DeepLabV3+ takes
     (8, 16, 32; its refusal is tested below), so it gets a U-Net only."""
     from parity import smallest_of_each_family
 
-    backbones = smallest_of_each_family(kapps.list_models())
+    backbones = [b for b in smallest_of_each_family(kapps.list_models()) if get_spec(b).multi_scale]
     return [(UNet, b) for b in backbones] + [(DeepLabV3Plus, b) for b in backbones if b != "lenet5"]
+
+
+def test_a_single_scale_backbone_is_refused_by_name():
+    """ViT has no feature maps at several scales (its spec's ``multi_scale`` is False): the family sweep above
+    leaves it out, and asking for it says why."""
+    for architecture in (UNet, DeepLabV3Plus):
+        with pytest.raises(ValueError, match="`features_only` must be False for ViTB16: it computes one sequence"):
+            architecture("vit_b_16", input_shape=(64, 64, 3), classes=2, encoder_weights=None)
 
 
 def backbone_input(images: np.ndarray, backbone: str) -> np.ndarray:

@@ -35,7 +35,7 @@ from kapps.tools.flops import count_flops
 from kapps.utils.layers import leaf_layers
 from kapps.weights import manifest
 from kapps.weights.h5io import assign_by_name
-from parity import check_features, randomize_batch_norm
+from parity import check_features, features_checked, randomize_batch_norm
 
 TOLERANCE = 1e-4
 FAMILIES = ("regnet", "resnet_rs")
@@ -115,7 +115,8 @@ def check(name: str, size: int, *, metadata: bool, build_no_top: bool) -> None:
     """Top logits and pooled features of both builders against one tf_keras model.
 
     With ``metadata`` (the smallest size), also ``features_only=True`` against the tf_keras layers
-    it names (functional; the Sequential builder too for the smallest of each family).
+    it names, for the smallest model of each family (both builders; every model with
+    ``KAPPS_FULL_SWEEPS=1``: tests/parity.py's ``features_checked``).
     The pooled features are read inside the model with the top; ``build_no_top`` also builds
     ``include_top=False, pooling="avg"`` and compares its output (the smallest model of each
     family: the no-top head is the family's, the same for all its models).
@@ -139,7 +140,7 @@ def check(name: str, size: int, *, metadata: bool, build_no_top: bool) -> None:
         assign_by_name(model, weights, f"model {ref.name!r}")
         assert relative(model(x, training=False), expected_logits) <= TOLERANCE, (builder, "top")
         assert relative(pooled_features(model, builder, POOL_LAYER[spec.family], x), expected_pooled) <= TOLERANCE, (builder, "pooled")
-        if metadata and (builder == "functional" or name in SMALLEST.values()):
+        if metadata and features_checked(name, MODELS):
             check_features(name, builder, model, x, lambda taps: [t.numpy() for t in tf_keras.Model(
                 ref.input, [ref.get_layer(n).output for n, _, _ in taps])(x, training=False)])
         if build_no_top:

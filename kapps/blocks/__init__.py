@@ -56,7 +56,7 @@ from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
 from kapps.blocks.stochastic_depth import drop_path
 from kapps.blocks.swin import (
     PatchGather, PatchMerging, ShiftedWindowAttention, SwinBlock, WindowAttentionCore, WindowPadShift,
-    WindowUnshiftCrop, effective_shift, relative_position_index, shifted_window_mask,
+    WindowUnshiftCrop, effective_shift, relative_position_index, roll, shifted_window_mask,
 )
 from kapps.blocks.vgg import ConvPoolStage, FlattenDenseClassifier
 from kapps.blocks.vit import ClassToken, EncoderBlock, PatchEmbedding, PositionEmbedding, TokenPooling, TOKEN_POOLING
@@ -77,7 +77,7 @@ __all__ = [
     "SeparableConvBN", "SeparableStack", "separable_units", "ChannelShuffle", "ChannelSplit", "ShuffleUnit",
     "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "WindowPadShift", "WindowUnshiftCrop",
     "WindowAttentionCore", "ShiftedWindowAttention", "SwinBlock", "PatchGather", "PatchMerging",
-    "relative_position_index", "shifted_window_mask", "effective_shift", "ConvPoolStage", "FlattenDenseClassifier",
-    "PatchEmbedding", "ClassToken", "PositionEmbedding", "EncoderBlock", "TokenPooling", "TOKEN_POOLING",
-    "make_divisible",
+    "relative_position_index", "shifted_window_mask", "effective_shift", "roll", "ConvPoolStage",
+    "FlattenDenseClassifier", "PatchEmbedding", "ClassToken", "PositionEmbedding", "EncoderBlock", "TokenPooling",
+    "TOKEN_POOLING", "make_divisible",
 ]

@@ -12,7 +12,7 @@ along an axis whose padded size is a single window.
 from __future__ import annotations
 
 __all__ = ["WindowPadShift", "WindowUnshiftCrop", "WindowAttentionCore", "ShiftedWindowAttention", "SwinBlock",
-           "PatchGather", "PatchMerging", "relative_position_index", "shifted_window_mask", "effective_shift"]
+           "PatchGather", "PatchMerging", "relative_position_index", "shifted_window_mask", "effective_shift", "roll"]
 
 from typing import Any
 
@@ -63,6 +63,24 @@ def shifted_window_mask(rows: int, cols: int, window: int, shifts: tuple[int, in
     return np.where(labels[:, None, :] - labels[:, :, None] != 0, MASKED, 0.0).astype("float32")
 
 
+def roll(x: Any, shift: int, axis: int) -> Any:
+    """``numpy.roll`` along ``axis`` by a static ``shift``, as two slices concatenated (TFLite has no
+    ``Roll`` operation; slices and concatenation run everywhere).
+
+    >>> import numpy as np
+    >>> np.asarray(roll(np.arange(5.0)[None], -2, axis=1)).tolist()
+    [[2.0, 3.0, 4.0, 0.0, 1.0]]
+    """
+    size = int(x.shape[axis])
+    shift %= size
+    if not shift:
+        return x
+    index = [slice(None)] * len(x.shape)
+    head, tail = list(index), list(index)
+    head[axis], tail[axis] = slice(size - shift, size), slice(0, size - shift)
+    return ops.concatenate([x[tuple(head)], x[tuple(tail)]], axis=axis)
+
+
 def _window_config(window_size: Any, shift_size: Any) -> tuple[int, int]:
     for argument, value in (("window_size", window_size), ("shift_size", shift_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -93,7 +111,7 @@ class WindowPadShift(keras.layers.Layer):
             inputs = ops.pad(inputs, [[0, 0], [0, rows_p - rows], [0, cols_p - cols], [0, 0]])
         shifts = [effective_shift(size, self.window_size, self.shift_size) for size in (rows_p, cols_p)]
         if any(shifts):
-            inputs = ops.roll(ops.roll(inputs, -shifts[0], axis=1), -shifts[1], axis=2)
+            inputs = roll(roll(inputs, -shifts[0], axis=1), -shifts[1], axis=2)
         return inputs
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -121,7 +139,7 @@ class WindowUnshiftCrop(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         shifts = [effective_shift(int(s), self.window_size, self.shift_size) for s in inputs.shape[1:3]]
         if any(shifts):
-            inputs = ops.roll(ops.roll(inputs, shifts[0], axis=1), shifts[1], axis=2)
+            inputs = roll(roll(inputs, shifts[0], axis=1), shifts[1], axis=2)
         if tuple(int(s) for s in inputs.shape[1:3]) != self.size:
             inputs = inputs[:, :self.size[0], :self.size[1], :]
         return inputs
