@@ -51,9 +51,9 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
     from kapps.finetune import evaluate, fine_tune
     from kapps.imagenet import decode_predictions, preprocess_input
     from kapps.models import (
-        alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v2, inception_v3,
-        lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_basic, resnet_rs,
-        resnet_v2, shufflenet_v2, squeezenet, swin_transformer, vgg16, vgg19, vision_transformer, xception,
+        alexnet, convnext, densenet, efficientnet, efficientnet_v2, googlenet, inception_resnet_v1,
+        inception_resnet_v2, inception_v3, inception_v4, lenet, mobilenet, mobilenet_v2, mobilenet_v3, nasnet, regnet, resnet, resnet50, resnet_basic,
+        resnet_rs, resnet_v2, shufflenet_v2, squeezenet, swin_transformer, vgg16, vgg19, vision_transformer, xception,
     )
     from kapps.models.alexnet import AlexNet
     from kapps.models.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
@@ -67,8 +67,10 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
         EfficientNetV2S,
     )
     from kapps.models.googlenet import GoogLeNet
+    from kapps.models.inception_resnet_v1 import InceptionResNetV1
     from kapps.models.inception_resnet_v2 import InceptionResNetV2
     from kapps.models.inception_v3 import InceptionV3
+    from kapps.models.inception_v4 import InceptionV4
     from kapps.models.lenet import LeNet5
     from kapps.models.mobilenet import MobileNet
     from kapps.models.mobilenet_v2 import MobileNetV2
@@ -105,8 +107,9 @@ if TYPE_CHECKING:  # the same names as _LAZY and _FAMILIES, for IDEs and type ch
 _FAMILIES: dict[str, str] = {
     name: f"kapps.models.{name}"
     for name in (
-        "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v2",
-        "inception_v3", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "regnet", "resnet", "resnet50",
+        "alexnet", "convnext", "densenet", "efficientnet", "efficientnet_v2", "googlenet", "inception_resnet_v1",
+        "inception_resnet_v2", "inception_v3", "inception_v4", "lenet", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "regnet",
+        "resnet", "resnet50",
         "resnet_basic", "resnet_rs", "resnet_v2", "shufflenet_v2", "squeezenet", "swin_transformer", "vgg16", "vgg19",
         "vision_transformer", "xception",
     )
@@ -125,8 +128,10 @@ _CONSTRUCTORS: dict[str, str] = {
     "EfficientNetV2B3": "efficientnet_v2", "EfficientNetV2S": "efficientnet_v2", "EfficientNetV2M": "efficientnet_v2",
     "EfficientNetV2L": "efficientnet_v2",
     "GoogLeNet": "googlenet",
+    "InceptionResNetV1": "inception_resnet_v1",
     "InceptionResNetV2": "inception_resnet_v2",
     "InceptionV3": "inception_v3",
+    "InceptionV4": "inception_v4",
     "LeNet5": "lenet",
     "MobileNet": "mobilenet",
     "MobileNetV2": "mobilenet_v2",

@@ -27,7 +27,7 @@ PREPROCESSING = {
     "resnet_rs": "none", "resnet_v2": "tf",
     "vgg16": "caffe", "vgg19": "caffe", "xception": "tf",
     "resnet_basic": "torch", "squeezenet": "torch", "shufflenet_v2": "torch",  # torchvision's (issue 12)
-    "vision_transformer": "torch", "swin_transformer": "torch",
+    "vision_transformer": "torch", "swin_transformer": "torch", "inception_v4": "tf", "inception_resnet_v1": "tf",
 }  # alexnet was "tf" until torchvision's AlexNet weights (issue 12): its preprocess_input fits them
 
 

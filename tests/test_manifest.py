@@ -93,6 +93,7 @@ REGISTRY_NAMES = {
     "resnet18", "resnet34", "squeezenet1_0", "squeezenet1_1",
     *(f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")),
     "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "swin_t", "swin_s", "swin_b",
+    "inception_v4", "inception_resnet_v1",
 }
 # Variant value types, per variant key.
 VARIANT_TYPES = {"alpha": float, "resolution": int, "minimalistic": bool, "variant": str}
@@ -114,13 +115,20 @@ ALL_FILES = MANIFEST["files"]
 MODELS = MANIFEST["models"]
 #: Models and files whose source is torchvision (PyTorch checkpoints, section 7); the rest are Keras files.
 TORCHVISION_MODELS = {k for k, v in MODELS.items() if v.get("source") == "torchvision"}
+#: timm's models (a .safetensors file on the Hugging Face hub: Inception-v4): tests/test_inception_v4_family.py
+#: checks the entry against timm's pretrained_cfg.
+TIMM_MODELS = {k for k, v in MODELS.items() if v.get("source") == "timm"}
+#: Models converted from a PyTorch checkpoint (torchvision's or timm's), not Keras files.
+CHECKPOINT_MODELS = TORCHVISION_MODELS | TIMM_MODELS
+#: Architectures without published ImageNet weights anywhere (beyond the classics' paper variants).
+NO_WEIGHTS = ("inception_resnet_v1",)
 TORCHVISION_FILES = [e for e in ALL_FILES if e.get("source") == "torchvision"]
 FILES = [e for e in ALL_FILES if e.get("source", "keras") == "keras"]
 #: Models whose reference is tf.keras (RegNet, ResNet-RS: Keras 3 dropped them); tests/test_tf_keras_families.py
 #: cross-checks their files against tf_keras. Sections 2, 3 and 6 check the others against keras.
 TF_KERAS_MODELS = {k for k, v in MODELS.items() if v.get("keras_package") == "tf_keras"}
 IMAGENET_MODELS = {k: v for k, v in MODELS.items()
-                   if v.get("imagenet") and k not in TF_KERAS_MODELS and k not in TORCHVISION_MODELS}
+                   if v.get("imagenet") and k not in TF_KERAS_MODELS and k not in CHECKPOINT_MODELS}
 KERAS_FILES = [e for e in FILES if e["model"] not in TF_KERAS_MODELS]
 
 
@@ -250,7 +258,7 @@ def test_registry_names_are_exactly_the_agreed_ones():
 
 def test_model_entries_have_schema_keys_and_types():
     for name, m in MODELS.items():
-        if name in TORCHVISION_MODELS:
+        if name in CHECKPOINT_MODELS:
             continue  # section 7
         extra = set(m) - MODEL_KEYS
         assert MODEL_KEYS <= set(m), (name, m)
@@ -677,7 +685,7 @@ def test_classics_have_no_imagenet_files(name):
 
 
 def test_only_classics_lack_imagenet_weights():  # torchvision's models have their checkpoints
-    assert {k for k, m in MODELS.items() if not m["imagenet"]} == set(CLASSICS) - set(TORCHVISION_CLASSICS)
+    assert {k for k, m in MODELS.items() if not m["imagenet"]} == set(CLASSICS) - set(TORCHVISION_CLASSICS) | set(NO_WEIGHTS)
 
 
 # --------------------------------------------------------------------------

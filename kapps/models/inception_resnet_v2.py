@@ -26,7 +26,7 @@ from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top
 
-__all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
+__all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions", "inception_module", "residual_block"]
 
 MAX = Pool("max", 3, 2, "valid")
 
@@ -62,7 +62,8 @@ STEM_CHANNELS = 192
 preprocess_input = family_preprocessor("tf")
 
 
-def _module(table: tuple, names: AutoNames, concat_name: str, block_name: str) -> InceptionModule:
+def inception_module(table: tuple, names: AutoNames, concat_name: str, block_name: str) -> InceptionModule:
+    """A table of branches as an inception module of Keras-style auto-named conv-BN-ReLU units."""
     return InceptionModule.from_table(
         table, make_conv=lambda conv: inception_conv(conv, names),
         make_pool=lambda pool: pool_layer(pool, names("average_pooling2d" if pool.kind == "avg" else "max_pooling2d")),
@@ -70,9 +71,10 @@ def _module(table: tuple, names: AutoNames, concat_name: str, block_name: str) -
     )
 
 
-def _residual_block(table: tuple, names: AutoNames, prefix: str, channels: int, scale: float, last: bool) -> ScaledResidual:
+def residual_block(table: tuple, names: AutoNames, prefix: str, channels: int, scale: float,
+                   last: bool) -> ScaledResidual:
     """``x + scale * conv1x1(concat(branches))``, then ReLU (the network's very last block has none)."""
-    mixed = _module(table, names, f"{prefix}_mixed", f"{prefix}_module")
+    mixed = inception_module(table, names, f"{prefix}_mixed", f"{prefix}_module")
     up = ConvBNAct(channels, 1, use_bias=True, bn=False, activation=None,
                    names=Names("", {"conv": f"{prefix}_conv", "block": f"{prefix}_up"}))
     return ScaledResidual(
@@ -88,13 +90,13 @@ def body(options: Options, input_shape: tuple) -> list:
     channels = STEM_CHANNELS
     for kind, name, table, *repeat in LAYOUT:
         if kind == "module":
-            blocks.append(_module(table, names, name, f"{name}_module"))
+            blocks.append(inception_module(table, names, name, f"{name}_module"))
             channels = output_channels(table, channels)
             continue
         repeats, scale = repeat
         for i in range(1, repeats + 1):
             last = name == LAYOUT[-1][1] and i == repeats
-            blocks.append(_residual_block(table, names, f"{name}_{i}", channels, scale, last))
+            blocks.append(residual_block(table, names, f"{name}_{i}", channels, scale, last))
     blocks.append(inception_conv(Conv(1536), names, name="conv_7b"))
     return blocks
 

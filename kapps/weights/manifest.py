@@ -1,10 +1,12 @@
 """Reads ``weights_manifest.json``: every official weight file, its URL, size and hash.
 
-Files come from two sources: Keras' own HDF5 files (``source`` ``"keras"``, loaded as they are) and
+Files come from three sources: Keras' own HDF5 files (``source`` ``"keras"``, loaded as they are),
 torchvision's PyTorch checkpoints (``source`` ``"torchvision"``: a ``.pth`` whose file name carries the
 first hex digits of its sha256, recorded as a ``sha256-prefix`` hash, converted once into a Keras
-``.weights.h5``; see :mod:`kapps.weights.converted`). A torchvision checkpoint holds the whole
-network, so its one entry (``include_top=True``) also serves ``include_top=False``.
+``.weights.h5``; see :mod:`kapps.weights.converted`) and timm's ``.safetensors`` files on the Hugging
+Face hub (``source`` ``"timm"``, converted the same way; timm publishes no hash, so none is recorded).
+A checkpoint holds the whole network, so its one entry (``include_top=True``) also serves
+``include_top=False``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from kapps.errors import KappsError
 KERAS_BUCKET = "https://storage.googleapis.com/tensorflow/keras-applications/"
 #: Where torchvision's checkpoints live; ``KAPPS_TORCHVISION_MIRROR`` may replace this prefix.
 TORCHVISION_URL = "https://download.pytorch.org/models/"
-#: Weight sources: Keras' HDF5 files, torchvision's PyTorch checkpoints.
-SOURCES = ("keras", "torchvision")
+#: Where timm's checkpoints live (the Hugging Face hub); ``KAPPS_TIMM_MIRROR`` may replace this prefix.
+TIMM_URL = "https://huggingface.co/"
+#: Weight sources: Keras' HDF5 files, torchvision's PyTorch checkpoints, timm's safetensors files.
+SOURCES = ("keras", "torchvision", "timm")
 
 
 @dataclasses.dataclass(frozen=True)

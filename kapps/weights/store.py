@@ -7,7 +7,8 @@
 3. the kapps cache, ``$KAPPS_CACHE_DIR`` (default ``~/.cache/kapps/weights``);
 4. a download into the kapps cache from the manifest's URL (or from
    ``$KAPPS_WEIGHTS_MIRROR``, which replaces Keras' bucket prefix, and
-   ``$KAPPS_TORCHVISION_MIRROR``, which replaces torchvision's): streamed to a
+   ``$KAPPS_TORCHVISION_MIRROR``, which replaces torchvision's, ``$KAPPS_TIMM_MIRROR`` the Hugging Face hub's
+   for timm's files): streamed to a
    temporary file under a lock, checked against the manifest's size and hash, then
    renamed into place. Nothing is left behind when a check fails.
 
@@ -31,13 +32,14 @@ import h5py
 from kapps.errors import DownloadError, KappsError, WeightsIntegrityError, WeightsNotFoundError
 from kapps.utils.files import atomic_path
 from kapps.weights.locking import file_lock
-from kapps.weights.manifest import KERAS_BUCKET, TORCHVISION_URL, WeightFile
+from kapps.weights.manifest import KERAS_BUCKET, TIMM_URL, TORCHVISION_URL, WeightFile
 from kapps.weights.torch_checkpoint import checkpoint_format
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
 #: URL prefix -> the environment variable naming a mirror that replaces it.
-MIRRORS = {KERAS_BUCKET: "KAPPS_WEIGHTS_MIRROR", TORCHVISION_URL: "KAPPS_TORCHVISION_MIRROR"}
+MIRRORS = {KERAS_BUCKET: "KAPPS_WEIGHTS_MIRROR", TORCHVISION_URL: "KAPPS_TORCHVISION_MIRROR",
+           TIMM_URL: "KAPPS_TIMM_MIRROR"}
 #: ``sha256-prefix``: the file's sha256 must start with the published digits (torchvision's file names).
 PREFIX_ALGORITHM = "sha256-prefix"
 
@@ -71,7 +73,8 @@ def search_dirs() -> list[tuple[str, str]]:
 
 
 def download_url(entry: WeightFile) -> str:
-    """The URL to fetch ``entry`` from, honouring ``KAPPS_WEIGHTS_MIRROR`` and ``KAPPS_TORCHVISION_MIRROR``."""
+    """The URL to fetch ``entry`` from, honouring ``KAPPS_WEIGHTS_MIRROR``, ``KAPPS_TORCHVISION_MIRROR`` and
+    ``KAPPS_TIMM_MIRROR``."""
     for prefix, variable in MIRRORS.items():
         mirror = os.environ.get(variable)
         if mirror and entry.url.startswith(prefix):
