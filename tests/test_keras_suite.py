@@ -7,6 +7,8 @@ family modules are pointed at ``kapps.<family>`` and ``imagenet_utils`` at
 are Keras' own, unchanged. Their test classes are exposed here for pytest to collect.
 
 Deselected: ``test_application_base`` (it downloads ImageNet weights and a photo);
+the channels_first cases of all but the smallest model of each family (the suite's time budget; all
+of them with ``KAPPS_FULL_SWEEPS=1``);
 its offline counterpart is ``tests/test_application_base.py``. Also deselected, for a
 documented deviation asserted below: NASNet with an unknown spatial size (Keras' test
 asks for ``input_shape=(None, None, 1)``), which kapps refuses because the cells choose
@@ -68,10 +70,26 @@ def load_keras_test(filename: str) -> types.ModuleType:
     return module
 
 
+def channels_first_models() -> set[str]:
+    """The Keras names whose channels_first cases run: the smallest model of each keras.applications family
+    (every model with ``KAPPS_FULL_SWEEPS=1``). The channels_first cases of the other 25 models cost about
+    330 s of the suite's CPU time; their blocks are their family's, and channels_last runs for all 40."""
+    from kapps.registry import get_spec
+    from parity import full_sweeps, smallest_of_each_family
+
+    names = [n for n in kapps.list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
+    chosen = names if full_sweeps() else smallest_of_each_family(names)
+    return {get_spec(n).keras_name for n in chosen}
+
+
 def _deselect(cls: type) -> type:
-    """Remove the network tests and the deviations."""
+    """Remove the network tests, the deviations and the channels_first cases of the models left to
+    ``KAPPS_FULL_SWEEPS=1`` (:func:`channels_first_models`)."""
     names = [a for a in vars(cls) if a.startswith(NETWORK_TESTS) or a in DEVIATIONS]
     assert len([a for a in names if a in DEVIATIONS]) == len(DEVIATIONS), "Keras' test names changed"
+    kept = channels_first_models()
+    names += [a for a in vars(cls) if a.startswith("test_") and a.endswith("_channels_first")
+              and a[:-len("_channels_first")].rsplit("_", 1)[-1] not in kept]
     for attr in set(names):
         delattr(cls, attr)
     return cls

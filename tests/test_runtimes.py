@@ -259,3 +259,14 @@ def test_bench_command_times_every_runtime_against_keras_applications(tmp_path, 
     report = json.loads(json_path.read_text())
     assert set(report["machine"]["flags"]) >= {"avx2", "avx512_vnni"} and "loadavg_after" in report["machine"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_of_a_model_without_a_keras_twin_is_against_kapps_as_built(tmp_path):
+    """ViT, Swin and the torchvision families have no keras.applications model: their reference is kapps' own."""
+    from kapps.tools.bench.runtimes import run_runtimes
+
+    rows = run_runtimes(["squeezenet1_1"], runtimes=("keras",), batches=(2,), quick=True, size=64,
+                        csv_path=tmp_path / "runtimes.csv", log=None)
+    assert [(r["runtime"], r["ratio"]) for r in rows][0] == ("kapps", 1.0)
+    assert [r["runtime"] for r in rows] == ["kapps", "keras"]
+    assert rows[1]["max_rel_diff"] <= TOLERANCE

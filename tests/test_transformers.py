@@ -3,8 +3,10 @@
 As in ``tests/test_torchvision_families.py``: torchvision (``.[torch]``) is the reference and is
 required. Each torchvision model is built with random weights (the ones torch initialises to
 zero, such as ViT's classifier and class token, get random values too), its state dict saved
-with ``torch.save`` and converted by ``kapps.convert``; both kapps builders must give
-torchvision's logits on a real photo within a relative max difference of 1e-4. Every model is
+with ``torch.save`` and converted by ``kapps.convert``; the kapps builders must give torchvision's
+logits on a real photo within a relative max difference of 1e-4 (both builders for ViT-B/16 and Swin-T and
+at 224, the Functional builder for the others, whose Sequential models are the same blocks: the
+suite's budget; both everywhere with ``KAPPS_FULL_SWEEPS=1``). Every model is
 checked at a small input size (ViT: torchvision's ``image_size`` set to it, so the position
 embedding has that grid; Swin: sizes that are not multiples of the window, so padding, shifted
 windows with their mask and odd patch merging all run), one model per family at 224 (ViT-B/32's
@@ -67,12 +69,23 @@ def convert(folder, name: str, model: torch.nn.Module, size: int, kind: str) -> 
     return kapps.convert(checkpoint, name, folder / f"{name}_{size}.weights.h5", input_shape=(size, size, 3))
 
 
+#: Both builders for the smallest model of each family; the Functional builder for the others, whose Sequential
+#: models are the same block layers (the suite's time budget; both for every model with KAPPS_FULL_SWEEPS=1).
+BOTH_BUILDERS = {"vit_b_16", "swin_t"}
+
+
+def builders_of(name: str) -> tuple[str, ...]:
+    from parity import full_sweeps
+
+    return ("functional", "sequential") if full_sweeps() or name in BOTH_BUILDERS else ("functional",)
+
+
 def check_parity(folder, name: str, size: int, kind: str, seed: int) -> torch.nn.Module:
     model = torch_model(name, size, seed)
     weights = convert(folder, name, model, size, kind)
     x = getattr(kapps, get_spec(name).family).preprocess_input(photo(size))
     want = torch_logits(model, x)
-    for builder in ("functional", "sequential"):
+    for builder in builders_of(name):
         ours = kapps.get_model(name, weights=weights, input_shape=(size, size, 3), classifier_activation=None,
                                builder=builder)
         got = np.asarray(ours(x, training=False))
@@ -145,7 +158,7 @@ def test_vit_b_32_equals_torchvision_at_224_and_at_another_size_from_the_same_fi
     small.load_state_dict(interpolate_embeddings(size, 32, model.state_dict()))
     x = kapps.vision_transformer.preprocess_input(photo(size))
     want = torch_logits(small, x)
-    for builder in ("functional", "sequential"):
+    for builder in builders_of("vit_b_32"):
         ours = kapps.ViTB32(weights=weights, input_shape=(size, size, 3), classifier_activation=None, builder=builder)
         error = relative_difference(np.asarray(ours(x, training=False)), want)
         MEASURED[f"vit_b_32 224->{size}/{builder}"] = error

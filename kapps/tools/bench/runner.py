@@ -38,8 +38,9 @@ def keras_models() -> list[str]:
     return [n for n in list_models() if hasattr(keras.applications, get_spec(n).keras_name)]
 
 
-def choose_models(models: Sequence[str] | None, all_models: bool) -> list[str]:
-    """The model names to run; unknown names and names keras.applications lacks are refused."""
+def choose_models(models: Sequence[str] | None, all_models: bool, *, twin_required: bool = True) -> list[str]:
+    """The model names to run; unknown names are refused, and names keras.applications lacks unless
+    ``twin_required`` is False (the runtimes' benchmark then compares with kapps' own Keras model)."""
     available = keras_models()
     if all_models:
         return available
@@ -51,7 +52,7 @@ def choose_models(models: Sequence[str] | None, all_models: bool) -> list[str]:
     names = []
     for name in models:
         spec = get_spec(name)  # raises ValueError naming the unknown model
-        if spec.name not in available:
+        if spec.name not in available and twin_required:
             raise ValueError(
                 f"`models` must name models that keras.applications also has (the benchmark compares "
                 f"with it). Received: {name!r}; accepted: {', '.join(available)}"

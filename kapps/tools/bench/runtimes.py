@@ -7,6 +7,8 @@ preprocessed photos (:func:`kapps.tools.bench.timing.alternating`): a changing m
 slows every side alike. The ratio is keras.applications' median batch time over the side's
 (>= 1 is faster). Each side's outputs are compared with keras.applications' on that batch
 (BatchNorm statistics are randomized first, so that the outputs differ from photo to photo).
+A model keras.applications does not have (ViT, Swin, the torchvision families) is timed against
+kapps' own Keras model as built instead: its rows' reference is the ``kapps`` side.
 
 Rows follow timm's benchmark CSV: model, runtime, batch, img/s, ms per step, ratio, max diff.
 The run also records the CPU's model and its instruction-set flags (int8 dot products:
@@ -76,12 +78,16 @@ def _sides(name: str, size: int, runtimes: Sequence[str], calibration: np.ndarra
 
     spec = get_spec(name)
     shape = (size, size, spec.input_channels)
-    reference = getattr(keras.applications, spec.keras_name)(weights=None, input_shape=shape, **options)
-    _informative_batch_norm(reference)
     model = get_model(name, weights=None, input_shape=shape, **options)
-    copy_weights_by_name(reference, model)
-    sides: dict[str, Callable[[np.ndarray], Any]] = {
-        REFERENCE: reference.predict_on_batch, UNOPTIMIZED: model.predict_on_batch}
+    if hasattr(keras.applications, spec.keras_name):
+        reference = getattr(keras.applications, spec.keras_name)(weights=None, input_shape=shape, **options)
+        _informative_batch_norm(reference)
+        copy_weights_by_name(reference, model)
+        sides: dict[str, Callable[[np.ndarray], Any]] = {
+            REFERENCE: reference.predict_on_batch, UNOPTIMIZED: model.predict_on_batch}
+    else:  # no keras.applications twin (ViT, Swin, ...): kapps' Keras model as built is the reference
+        _informative_batch_norm(model)
+        sides = {UNOPTIMIZED: model.predict_on_batch}
     for runtime in runtimes:
         start = time.perf_counter()
         predictor = compile_model(model, runtime, calibration=calibration, preprocessing=name,
@@ -132,7 +138,8 @@ def run_runtimes(
     """Time every runtime against keras.applications; returns the CSV's rows (see the module docstring).
 
     Args:
-        models: registry names that keras.applications has (default :data:`DEFAULT_RUNTIME_MODELS`).
+        models: registry names (default :data:`DEFAULT_RUNTIME_MODELS`); for a model keras.applications
+            lacks (ViT, Swin, ...), the ratios are against kapps' own Keras model as built.
         runtimes: runtimes of :func:`kapps.compile` to time beside keras.applications and kapps as built.
         batches: batch sizes.
         quick: fewer iterations (noisier).
@@ -152,7 +159,7 @@ def run_runtimes(
         check_choice("runtimes", runtime, RUNTIMES)
     for batch in batches:
         check_positive_int("batches", batch)
-    names = choose_models(models or DEFAULT_RUNTIME_MODELS, all_models=False)
+    names = choose_models(models or DEFAULT_RUNTIME_MODELS, all_models=False, twin_required=False)
     machine = {**cpu_flags(), "cpu_count": os.cpu_count(), "loadavg_before": load_average(),
                "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     log(f"{machine['cpu']}, {machine['cpu_count']} CPUs, int8 dot product instructions: "
@@ -171,8 +178,8 @@ def run_runtimes(
             outputs = {side: np.asarray(fn(x), "float64") for side, fn in sides.items()}
             timings = alternating([lambda fn=fn: fn(x) for fn in sides.values()], ITERATIONS[quick].get(
                 batch, ITERATIONS[quick][32]), warmup=2)
-            reference_time = timings[0][0]
-            expected = outputs[REFERENCE]
+            reference_time = timings[0][0]  # keras.applications, or kapps as built where Keras has no twin
+            expected = next(iter(outputs.values()))
             for (side, output), (wall, _) in zip(outputs.items(), timings):
                 diff = float(np.max(np.abs(output - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
                 agree = (float(np.mean(output.argmax(-1) == expected.argmax(-1)))
