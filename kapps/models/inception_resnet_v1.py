@@ -15,7 +15,7 @@ The paper's Figures 14 (stem), 10, 7, 11, 12 and 13, in the schema of Figure 15:
 
 Convolutions are conv - BatchNorm (no scale) - ReLU and the residual 1x1 convolutions are linear
 with a bias, as in InceptionResNetV2, whose blocks this family shares
-(:func:`kapps.inception_resnet_v2.residual_block`). Train it with ``weights=None``;
+(:func:`kapps.inception_resnet_v2.layout_blocks`). Train it with ``weights=None``;
 ``weights="imagenet"`` is refused: neither Keras, torchvision nor timm publishes ImageNet weights
 for it. Preprocessing: ``"tf"``.
 """
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import keras
 
-from kapps.blocks import AutoNames, Chain, Conv, DenseClassifier, Pool, inception_conv, output_channels, pool_layer
+from kapps.blocks import AutoNames, Conv, DenseClassifier, Pool
 from kapps.factory import build_model
 from kapps.imagenet import decode_predictions
-from kapps.models.inception_resnet_v2 import inception_module, residual_block
+from kapps.models.inception_resnet_v2 import layout_blocks
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
 
 __all__ = ["InceptionResNetV1", "preprocess_input", "decode_predictions", "STEM", "LAYOUT"]
@@ -62,20 +62,7 @@ preprocess_input = family_preprocessor("tf")
 
 
 def body(options: Options, input_shape: tuple) -> list:
-    names = AutoNames()
-    stem = [pool_layer(MAX, names("max_pooling2d")) if step == "pool" else inception_conv(step, names) for step in STEM]
-    blocks: list = [Chain(stem, name="stem")]
-    channels = STEM_CHANNELS
-    for kind, name, table, *repeat in LAYOUT:
-        if kind == "module":
-            blocks.append(inception_module(table, names, name, f"{name}_module"))
-            channels = output_channels(table, channels)
-            continue
-        repeats, scale = repeat
-        for i in range(1, repeats + 1):
-            last = name == LAYOUT[-1][1] and i == repeats
-            blocks.append(residual_block(table, names, f"{name}_{i}", channels, scale, last))
-    return blocks
+    return layout_blocks(STEM, LAYOUT, STEM_CHANNELS, AutoNames())
 
 
 def top(options: Options, classes: int, activation: object) -> DenseClassifier:

@@ -26,7 +26,8 @@ from kapps.imagenet import decode_predictions
 from kapps.registry import ModelSpec, Options, family_preprocessor, register
 from kapps.models._heads import avg_pool_top as top
 
-__all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions", "inception_module", "residual_block"]
+__all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions", "inception_module", "residual_block",
+           "layout_blocks"]
 
 MAX = Pool("max", 3, 2, "valid")
 
@@ -83,22 +84,28 @@ def residual_block(table: tuple, names: AutoNames, prefix: str, channels: int, s
     )
 
 
-def body(options: Options, input_shape: tuple) -> list:
-    names = AutoNames()
-    stem = [pool_layer(MAX, names("max_pooling2d")) if step == "pool" else inception_conv(step, names) for step in STEM]
-    blocks: list = [Chain(stem, name="stem")]
-    channels = STEM_CHANNELS
-    for kind, name, table, *repeat in LAYOUT:
+def layout_blocks(stem: tuple, layout: tuple, stem_channels: int, names: AutoNames) -> list:
+    """The stem (convolutions and ``"pool"``) and the ``layout`` of modules and residual blocks, as blocks;
+    Inception-ResNet-v1 and -v2 differ only in these tables."""
+    layers = [pool_layer(MAX, names("max_pooling2d")) if step == "pool" else inception_conv(step, names)
+              for step in stem]
+    blocks: list = [Chain(layers, name="stem")]
+    channels = stem_channels
+    for kind, name, table, *repeat in layout:
         if kind == "module":
             blocks.append(inception_module(table, names, name, f"{name}_module"))
             channels = output_channels(table, channels)
             continue
         repeats, scale = repeat
         for i in range(1, repeats + 1):
-            last = name == LAYOUT[-1][1] and i == repeats
+            last = name == layout[-1][1] and i == repeats
             blocks.append(residual_block(table, names, f"{name}_{i}", channels, scale, last))
-    blocks.append(inception_conv(Conv(1536), names, name="conv_7b"))
     return blocks
+
+
+def body(options: Options, input_shape: tuple) -> list:
+    names = AutoNames()
+    return layout_blocks(STEM, LAYOUT, STEM_CHANNELS, names) + [inception_conv(Conv(1536), names, name="conv_7b")]
 
 
 SPEC = ModelSpec(
