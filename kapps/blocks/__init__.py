@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from kapps.blocks.activations import make_activation, relu6
 from kapps.blocks.attention import (
-    MultiHeadSelfAttention, SelfAttentionCore, TransformerMLP, merge_heads, scaled_dot_product_attention, split_heads,
+    MultiHeadSelfAttention, SelfAttentionCore, TransformerMLP, check_heads, merge_heads, scaled_dot_product_attention,
+    split_heads,
 )
 from kapps.blocks.base import Block, Names, apply
 from kapps.blocks.conv import ConvBNAct, DepthwiseSeparable, batch_norm
@@ -64,13 +65,13 @@ from kapps.blocks.widths import make_divisible
 
 __all__ = [
     "make_activation", "relu6", "scaled_dot_product_attention", "SelfAttentionCore", "MultiHeadSelfAttention",
-    "TransformerMLP", "split_heads", "merge_heads", "Block", "Names", "apply", "ConvBNAct", "DepthwiseSeparable",
-    "batch_norm", "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead", "conv_stack",
-    "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON", "FireModule", "GroupedBottleneck",
-    "ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool", "POOLING_CHOICES",
-    "Conv", "Pool", "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv", "output_channels",
-    "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv", "MBCONV_NAMES",
-    "FUSED_MBCONV_NAMES", "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell",
+    "TransformerMLP", "split_heads", "merge_heads", "check_heads", "Block", "Names", "apply", "ConvBNAct",
+    "DepthwiseSeparable", "batch_norm", "ConvNeXtBlock", "LayerScale", "ASPP", "DecoderStage", "SegmentationHead",
+    "conv_stack", "DenseLayer", "DenseBlock", "Transition", "DENSENET_BN_EPSILON", "FireModule",
+    "GroupedBottleneck", "ConvClassifier", "ConvPoolClassifier", "DenseClassifier", "PoolingHead", "global_pool",
+    "POOLING_CHOICES", "Conv", "Pool", "Fork", "InceptionModule", "ScaleAdd", "ScaledResidual", "inception_conv",
+    "output_channels", "pool_layer", "InvertedResidual", "SegmentationLoss", "FusedMBConv", "MBConv",
+    "MBCONV_NAMES", "FUSED_MBCONV_NAMES", "AutoNames", "reserved_names", "NASNetNormalCell", "NASNetReductionCell",
     "FactorizedReduction", "nasnet_separable_branch", "LocalResponseNormalization", "same_padding_for_stride",
     "ceil_max_pool", "ImagePreprocessing", "is_serializable_function", "Chain", "Residual", "run_layer",
     "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",

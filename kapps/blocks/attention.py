@@ -10,7 +10,7 @@ one tensor to one kernel. The attention itself is a weightless layer
 from __future__ import annotations
 
 __all__ = ["scaled_dot_product_attention", "SelfAttentionCore", "MultiHeadSelfAttention", "TransformerMLP",
-           "split_heads", "merge_heads"]
+           "split_heads", "merge_heads", "check_heads"]
 
 import math
 from typing import Any
@@ -50,9 +50,16 @@ def merge_heads(x: Any) -> Any:
     return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (-1, tokens, heads * dim))
 
 
-def _check_heads(num_heads: Any) -> int:
+def check_heads(num_heads: Any, dim: int | None = None) -> int:
+    """``num_heads`` must be a positive integer that divides ``dim`` (when given); returns it.
+
+    >>> check_heads(4, 32)
+    4
+    """
     if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
         raise ValueError(f"`num_heads` must be a positive integer. Received: num_heads={num_heads!r}")
+    if dim is not None and dim % num_heads:
+        raise ValueError(f"`dim` ({dim}) must be a multiple of `num_heads`. Received: num_heads={num_heads!r}")
     return num_heads
 
 
@@ -69,7 +76,7 @@ class SelfAttentionCore(keras.layers.Layer):
 
     def __init__(self, num_heads: int, **kwargs: Any):
         super().__init__(**kwargs)
-        self.num_heads = _check_heads(num_heads)
+        self.num_heads = check_heads(num_heads)
 
     def call(self, inputs: Any) -> Any:
         width = int(inputs.shape[-1])
@@ -109,8 +116,7 @@ class MultiHeadSelfAttention(Block):
         core = names.templates.get("attention", names.prefix.rstrip("_") or "self_attention")
         kwargs.setdefault("name", f"{core}_block")
         super().__init__(**kwargs)
-        if dim % _check_heads(num_heads):
-            raise ValueError(f"`dim` ({dim}) must be a multiple of `num_heads`. Received: num_heads={num_heads!r}")
+        check_heads(num_heads, dim)
         self.in_proj = keras.layers.Dense(3 * dim, name=names("in_proj"))
         self.core = SelfAttentionCore(num_heads, name=core)
         self.out_proj = keras.layers.Dense(dim, name=names("out_proj"))

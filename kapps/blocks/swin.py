@@ -20,7 +20,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kapps.blocks.attention import TransformerMLP, merge_heads, scaled_dot_product_attention, split_heads
+from kapps.blocks.attention import (
+    TransformerMLP, check_heads, merge_heads, scaled_dot_product_attention, split_heads,
+)
 from kapps.blocks.base import Block, Names, as_names
 from kapps.blocks.stochastic_depth import drop_path
 
@@ -167,9 +169,7 @@ class WindowAttentionCore(keras.layers.Layer):
 
     def __init__(self, num_heads: int, window_size: int = 7, shift_size: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
-        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(f"`num_heads` must be a positive integer. Received: num_heads={num_heads!r}")
-        self.num_heads = num_heads
+        self.num_heads = check_heads(num_heads)
         self.window_size, self.shift_size = _window_config(window_size, shift_size)
 
     def build(self, input_shape: tuple) -> None:
@@ -235,8 +235,7 @@ class ShiftedWindowAttention(Block):
         core = names.templates.get("attention", names.prefix.rstrip("_") or "attn")
         kwargs.setdefault("name", f"{core}_block")
         super().__init__(**kwargs)
-        if dim % num_heads:
-            raise ValueError(f"`dim` ({dim}) must be a multiple of `num_heads`. Received: num_heads={num_heads!r}")
+        check_heads(num_heads, dim)
         self.window_size, self.shift_size = window_size, shift_size
         self.pad_shift = WindowPadShift(window_size, shift_size, name=names("pad_shift"))
         self.qkv = keras.layers.Dense(3 * dim, name=names("qkv"))
