@@ -54,7 +54,7 @@ from kapps.blocks.resnet import BasicBlock, Bottleneck, PreActBottleneck, BNAct,
 from kapps.blocks.separable import SeparableConvBN, SeparableStack, separable_units
 from kapps.blocks.shuffle import ChannelShuffle, ChannelSplit, ShuffleUnit, shuffle_permutation
 from kapps.blocks.squeeze_excite import SqueezeExcite, squeeze_channels
-from kapps.blocks.stochastic_depth import drop_path
+from kapps.blocks.stochastic_depth import drop_path, drop_path_or_identity
 from kapps.blocks.swin import (
     PatchGather, PatchMerging, ShiftedWindowAttention, SwinBlock, WindowAttentionCore, WindowPadShift,
     WindowUnshiftCrop, effective_shift, relative_position_index, roll, shifted_window_mask,
@@ -76,7 +76,8 @@ __all__ = [
     "ceil_max_pool", "ImagePreprocessing", "is_serializable_function", "Chain", "Residual", "run_layer",
     "BasicBlock", "Bottleneck", "PreActBottleneck", "BNAct", "RESNET_BN_EPSILON", "TORCH_BN_EPSILON",
     "SeparableConvBN", "SeparableStack", "separable_units", "ChannelShuffle", "ChannelSplit", "ShuffleUnit",
-    "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "WindowPadShift", "WindowUnshiftCrop",
+    "shuffle_permutation", "SqueezeExcite", "squeeze_channels", "drop_path", "drop_path_or_identity",
+    "WindowPadShift", "WindowUnshiftCrop",
     "WindowAttentionCore", "ShiftedWindowAttention", "SwinBlock", "PatchGather", "PatchMerging",
     "relative_position_index", "shifted_window_mask", "effective_shift", "roll", "ConvPoolStage",
     "FlattenDenseClassifier", "PatchEmbedding", "ClassToken", "PositionEmbedding", "EncoderBlock", "TokenPooling",

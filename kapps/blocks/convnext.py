@@ -20,7 +20,8 @@ import keras
 
 from kapps._keras_compat import keras_layer_scale
 from kapps.blocks.base import Block, Names, as_names
-from kapps.blocks.stochastic_depth import drop_path
+from kapps.blocks.residual import run_layer
+from kapps.blocks.stochastic_depth import drop_path_or_identity
 
 
 #: ``x * gamma`` over the last axis, ``gamma`` learned and initialized to ``init_values``:
@@ -80,9 +81,6 @@ class ConvNeXtBlock(Block):
                 "`data_format` must be 'channels_last' for ConvNeXtBlock (its pointwise layers are Dense layers "
                 f"over the last axis). Received: data_format={self.data_format!r}"
             )
-        if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) \
-                or not 0 <= drop_path_rate < 1:
-            raise ValueError(f"`drop_path_rate` must be a number in [0, 1). Received: drop_path_rate={drop_path_rate!r}")
         self.depthwise = keras.layers.Conv2D(
             projection_dim, kernel_size, padding="same", groups=projection_dim, name=names("depthwise_conv"),
         )
@@ -94,10 +92,7 @@ class ConvNeXtBlock(Block):
             None if layer_scale_init_value is None
             else LayerScale(layer_scale_init_value, projection_dim, name=names("layer_scale"))
         )
-        self.drop = (
-            drop_path(float(drop_path_rate), names("stochastic_depth")) if drop_path_rate
-            else keras.layers.Activation("linear", name=names("identity"))
-        )
+        self.drop = drop_path_or_identity(drop_path_rate, names("stochastic_depth"), names("identity"))
         self.add = keras.layers.Add(name=names("add"))
 
     def compose(self, inputs: Any, training: bool | None = None) -> Any:
@@ -105,5 +100,5 @@ class ConvNeXtBlock(Block):
         x = self.pointwise2(self.act(self.pointwise1(x)))
         if self.scale is not None:
             x = self.scale(x)
-        x = self.drop(x, training=training) if isinstance(self.drop, keras.layers.Dropout) else self.drop(x)
+        x = run_layer(self.drop, x, training)
         return self.add([inputs, x])

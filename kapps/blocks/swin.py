@@ -24,7 +24,8 @@ from kapps.blocks.attention import (
     TransformerMLP, check_heads, merge_heads, scaled_dot_product_attention, split_heads,
 )
 from kapps.blocks.base import Block, Names, as_names
-from kapps.blocks.stochastic_depth import drop_path
+from kapps.blocks.residual import run_layer
+from kapps.blocks.stochastic_depth import drop_path_or_identity
 
 #: The value added to the attention logits of pixel pairs the shifted windows must keep apart.
 MASKED = -100.0
@@ -272,25 +273,18 @@ class SwinBlock(Block):
         names = as_names(names, "swin_block_")
         kwargs.setdefault("name", names.prefix.rstrip("_") or "swin_block")
         super().__init__(**kwargs)
-        if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) \
-                or not 0 <= drop_path_rate < 1:
-            raise ValueError(f"`drop_path_rate` must be a number in [0, 1). Received: drop_path_rate={drop_path_rate!r}")
         self.norm1 = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=names("norm1"))
         self.attn = ShiftedWindowAttention(dim, num_heads, window_size, shift_size, names=names.sub("attn_"))
         self.norm2 = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=names("norm2"))
         self.mlp = TransformerMLP(dim, int(dim * mlp_ratio), names=names.sub("mlp_"))
-        self.drops = [drop_path(float(drop_path_rate), names(f"stochastic_depth_{i}")) if drop_path_rate
-                      else keras.layers.Activation("linear", name=names(f"identity_{i}")) for i in (1, 2)]
+        self.drops = [drop_path_or_identity(drop_path_rate, names(f"stochastic_depth_{i}"), names(f"identity_{i}"))
+                      for i in (1, 2)]
         self.add_1 = keras.layers.Add(name=names("add_1"))
         self.add_2 = keras.layers.Add(name=names("add_2"))
 
-    def _drop(self, i: int, x: Any, training: bool | None) -> Any:
-        layer = self.drops[i]
-        return layer(x, training=training) if isinstance(layer, keras.layers.Dropout) else layer(x)
-
     def compose(self, x: Any, training: bool | None = None) -> Any:
-        x = self.add_1([x, self._drop(0, self.attn.run(self.norm1(x), training=training), training)])
-        return self.add_2([x, self._drop(1, self.mlp.run(self.norm2(x), training=training), training)])
+        x = self.add_1([x, run_layer(self.drops[0], self.attn.run(self.norm1(x), training=training), training)])
+        return self.add_2([x, run_layer(self.drops[1], self.mlp.run(self.norm2(x), training=training), training)])
 
 
 @keras.saving.register_keras_serializable(package="kapps")
