@@ -138,13 +138,14 @@ def test_classifier_outputs_probabilities_on_every_runtime(shared):
 
 
 def test_int8_accuracy_on_the_real_imagenet_photos(shared, capsys):
-    """``kapps validate --runtime litert-int8`` against the float model on the 1000 real photos: top-1
-    within 1.5 points with six layers kept in float32; the top-1 agreement is measured and printed."""
+    """``kapps validate --runtime litert-int8`` against the float model on the 1000 real photos: int8
+    everywhere but the logits layer, biases corrected for the rounding. Top-1 within 1.5 points; top-1
+    agreement at least 90% (92.0% measured; 75.5% before bias correction and the float logits layer)."""
     data, weights = shared / "data" / "imagenet_samples", shared / "weights" / "mobilenet_2_5_224_tf.converted.h5"
     calibration = [str(shared / "data" / "hymenoptera" / "train"), str(shared / "data" / "weizmann_horse" / "images")]
     results = {}
-    for runtime, extra in (("keras", []), ("litert-int8", ["--keep-float", "6", "--compare", "--calibration",
-                                                           *calibration, "--calibration-samples", "200"])):
+    for runtime, extra in (("keras", []), ("litert-int8", ["--compare", "--calibration", *calibration,
+                                                           "--calibration-samples", "200"])):
         assert cli_main(["validate", "mobilenet", str(data), "--weights", str(weights), "-o", "alpha=0.25",
                          "--runtime", runtime, "--json", *extra]) == 0
         results[runtime] = json.loads(capsys.readouterr().out)
@@ -156,7 +157,8 @@ def test_int8_accuracy_on_the_real_imagenet_photos(shared, capsys):
     assert results["keras"]["n"] == results["litert-int8"]["n"] == 1000
     assert float_top1 == 57.0  # the file's accuracy on these photos (../shared/README.md)
     assert abs(int8_top1 - float_top1) <= 1.5
-    assert agreement >= 0.75  # below the issue's 95% on this 0.25-width model; see README
+    assert agreement >= 0.90  # the issue asks 95%; activation rounding alone caps it near 92% here (README)
+    assert "logits layer in float32" in results["litert-int8"]["runtime_details"]
     assert results["litert-int8"]["runtime"] == "litert-int8"
 
 

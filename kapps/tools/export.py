@@ -145,18 +145,31 @@ def calibration_batch(images: Any, shape: tuple[int, int, int], preprocess: Call
 
 
 def tflite_bytes(model: Any, shape: tuple[int, int, int], calibration: np.ndarray | None = None, *,
-                 int8_io: bool = True, keep_float: int = 0) -> bytes:
+                 int8_io: bool = True, keep_float: int = 0, float_head: bool = False,
+                 bias_correction: bool = True) -> bytes:
     """``model`` as a TFLite flatbuffer: float32, or int8 calibrated on ``calibration``.
 
-    ``keep_float`` (int8 only): the number of layers left in float32, those whose int8 outputs
-    are furthest from float on the calibration batch (:func:`worst_quantized_layers`); 0 gives a
-    full-integer model.
+    int8 only:
+
+    * ``bias_correction``: put the kernels on the int8 grid and correct the biases for the
+      rounding first (:func:`kapps.tools.quantization.correct_int8_bias`).
+    * ``keep_float``: the number of layers left in float32, those whose int8 outputs are
+      furthest from float on the calibration batch (:func:`worst_quantized_layers`).
+    * ``float_head``: leave the last weighted layer (a classifier's logits) and what follows
+      it in float32, with a float32 output: int8 logits move in steps of about 0.1, larger
+      than the gap between the top two classes of many photos.
+
+    With none of them the result is a full-integer model.
     """
     check_non_negative_int("keep_float", keep_float)
+    if calibration is not None and bias_correction:
+        from kapps.tools.quantization import correct_int8_bias
+
+        model = correct_int8_bias(model, calibration)
     with tempfile.TemporaryDirectory(prefix="kapps_tflite_") as tmp:
         saved = os.path.join(tmp, "saved_model")
         _write_saved_model(model, saved, shape)
-        return _convert(saved, calibration, int8_io, keep_float)
+        return _convert(saved, calibration, int8_io, keep_float, float_head)
 
 
 # -- what to export ---------------------------------------------------------------------
@@ -322,19 +335,36 @@ def _write_saved_model(model: Any, path: str, shape: tuple[int, int, int]) -> No
 def worst_quantized_layers(debugger: Any, count: int) -> list[str]:
     """The output tensors of the ``count`` layers whose int8 error is largest, in units of their
     quantization step (root-mean-square error / scale, LiteRT's ``QuantizationDebugger`` statistics)."""
+    rows = [r for r in _layer_statistics(debugger) if float(r["scale"] or 0) > 0]
+    rows.sort(key=lambda r: -float(r["mean_squared_error"]) ** 0.5 / float(r["scale"]))
+    return [r["tensor_name"] for r in rows[:count]]
+
+
+#: TFLite operations with weights: the head of a model ends at the last of them.
+_WEIGHTED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_3D"})
+
+
+def head_layers(debugger: Any) -> list[str]:
+    """The output tensors of the last weighted operation and of every operation after it."""
+    rows = _layer_statistics(debugger)
+    for i in range(len(rows) - 1, -1, -1):
+        if rows[i]["op_name"] in _WEIGHTED_OPS:
+            return [r["tensor_name"] for r in rows[i:]]
+    return []
+
+
+def _layer_statistics(debugger: Any) -> list[dict]:
     import csv
     import io
 
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
     dump.seek(0)
-    rows = [r for r in csv.DictReader(dump) if float(r["scale"] or 0) > 0]
-    rows.sort(key=lambda r: -float(r["mean_squared_error"]) ** 0.5 / float(r["scale"]))
-    return [r["tensor_name"] for r in rows[:count]]
+    return list(csv.DictReader(dump))
 
 
-def _selectively_quantized(converter: Any, samples: Callable, keep_float: int) -> bytes:
-    """int8 with the ``keep_float`` least faithful layers left in float32."""
+def _selectively_quantized(converter: Any, samples: Callable, keep_float: int, float_head: bool) -> bytes:
+    """int8 with the ``keep_float`` least faithful layers (and the head) left in float32."""
     import warnings
 
     import tensorflow as tf
@@ -343,14 +373,15 @@ def _selectively_quantized(converter: Any, samples: Callable, keep_float: int) -
         warnings.simplefilter("ignore")  # the debugger runs TensorFlow's deprecated interpreter
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=samples)
         debugger.run()
-        options = tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=worst_quantized_layers(debugger, keep_float))
+        denied = (head_layers(debugger) if float_head else []) + worst_quantized_layers(debugger, keep_float)
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(dict.fromkeys(denied)))
         selective = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=samples,
                                                                debug_options=options)
         return selective.get_nondebug_quantized_model()
 
 
-def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool, keep_float: int = 0) -> bytes:
+def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool, keep_float: int = 0,
+             float_head: bool = False) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
@@ -367,10 +398,10 @@ def _convert(saved_model: str, calibration: np.ndarray | None, int8_io: bool, ke
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if int8_io:
         converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_output_type = tf.float32 if float_head else tf.int8
     try:
-        if keep_float:
-            return _selectively_quantized(converter, samples, keep_float)
+        if keep_float or float_head:
+            return _selectively_quantized(converter, samples, keep_float, float_head)
         return converter.convert()
     except Exception as e:  # the converter's message names the op that has no int8 kernel
         raise ValueError(f"full-integer int8 conversion failed (an operation may lack an int8 kernel): {e}") from None

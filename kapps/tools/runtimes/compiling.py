@@ -67,8 +67,9 @@ def compile(  # noqa: A001  (kapps.compile, as the issue and users name it)
         tolerance: the largest relative difference from Keras accepted on the check batch
             (default: :data:`FLOAT_TOLERANCE` for float runtimes; int8 is only reported).
         keep_float: for ``"litert-int8"``: leave this many layers in float32, those whose int8
-            outputs are furthest from float on the calibration batch (0: full integer). On the
-            shared ImageNet photos, 6 bring MobileNet 0.25 from 3.3 points below float to 0.5.
+            outputs are furthest from float on the calibration batch (0: int8 everywhere but a
+            classifier's logits layer). int8 kernels are put on the int8 grid and the biases
+            corrected for the rounding first (:mod:`kapps.tools.quantization`).
 
     Raises:
         ValueError: a bad argument, a runtime that cannot take the model (the reason is in the
@@ -129,14 +130,14 @@ def _build(runtime: str, model: Any, shape: tuple[int, int, int], batch: np.ndar
         from kapps.tools.export import tflite_bytes
 
         calibration, split = None, False
-        if runtime == "litert-int8":  # int8 up to the logits, the softmax in float32 (kapps.tools.runtimes.softmax)
+        if runtime == "litert-int8":  # int8 up to the logits layer; it and the softmax in float32
             from kapps.tools.runtimes.softmax import without_final_softmax
 
             calibration = batch
             model, split = without_final_softmax(model)
         convert = lambda: LiteRTPredictor(  # noqa: E731
-            tflite_bytes(model, shape, calibration, int8_io=True, keep_float=keep_float), name=model.name,
-            threads=threads, float_softmax=split, float_layers=keep_float)
+            tflite_bytes(model, shape, calibration, int8_io=True, keep_float=keep_float, float_head=split),
+            name=model.name, threads=threads, float_softmax=split, float_layers=keep_float)
     try:
         return convert()
     except ImportError:

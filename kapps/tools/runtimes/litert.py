@@ -66,7 +66,7 @@ class LiteRTPredictor(Predictor):
             np.dtype(t["dtype"]) == np.dtype("int8") for t in first.get_tensor_details())
         self.runtime = "litert-int8" if self.quantized else "litert"
         delegate = _delegate(first) + (f"; {float_layers} layers kept in float32" if float_layers else "") + (
-            "; softmax in float32 on the host" if float_softmax else "")
+            "; logits layer in float32, softmax in float32 on the host" if float_softmax else "")
         super().__init__(name, tuple(source["shape"][1:]), threads, delegate)
 
     def _interpreter(self, batch: int) -> Any:
