@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from kapps.tools.graph import Trace, flatten, rebuild, trace
-from kapps.utils.layers import set_layer_weights
+from kapps.utils.layers import has_linear_activation, has_plain_weights, set_layer_weights
 
 _FOLDABLE = (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
@@ -104,17 +104,6 @@ def _channel_axis_ok(producer: keras.layers.Layer, bn: keras.layers.BatchNormali
     return axis == (1 if channels_first else rank - 1)
 
 
-def _is_linear(layer: keras.layers.Layer) -> bool:
-    activation = getattr(layer, "activation", None)
-    return activation is None or activation is keras.activations.linear or \
-        getattr(activation, "__name__", "") == "linear"
-
-
-def _plain_weights(layer: keras.layers.Layer) -> bool:
-    """Folding needs plain float kernels (no LoRA, no quantized kernels)."""
-    return not getattr(layer, "lora_enabled", False) and getattr(layer, "quantization_mode", None) is None
-
-
 def _fold_pairs(graph: Trace) -> dict[int, keras.layers.BatchNormalization]:
     """``{id(producer layer): bn layer}`` for every BatchNorm that can be folded."""
     producer: dict[int, Any] = {}
@@ -137,7 +126,7 @@ def _fold_pairs(graph: Trace) -> dict[int, keras.layers.BatchNormalization]:
         if source is None:
             continue
         layer = source.operation
-        if not (isinstance(layer, _FOLDABLE) and _is_linear(layer) and _plain_weights(layer)):
+        if not (isinstance(layer, _FOLDABLE) and has_linear_activation(layer) and has_plain_weights(layer)):
             continue
         if calls[id(layer)] != 1 or calls[id(bn)] != 1 or id(tensor) in outputs:
             continue

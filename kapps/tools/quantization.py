@@ -35,6 +35,7 @@ import numpy as np
 
 from kapps import _keras_compat as compat
 from kapps.tools.graph import flatten
+from kapps.utils.layers import has_linear_activation, has_plain_weights
 from kapps.validation import check_positive_int
 
 #: Layers whose kernel TFLite quantizes per output channel and whose bias can absorb the error.
@@ -45,12 +46,10 @@ _CORRECTABLE = (
 
 
 def _correctable(layer: Any) -> bool:
-    from kapps.tools.optimize import _is_linear, _plain_weights  # noqa: PLC0415 (one definition of both)
-
     return (isinstance(layer, _CORRECTABLE) and not isinstance(layer, (keras.layers.Conv1DTranspose,
                                                                         keras.layers.Conv2DTranspose,
                                                                         keras.layers.Conv3DTranspose))
-            and getattr(layer, "use_bias", False) and _is_linear(layer) and _plain_weights(layer))
+            and getattr(layer, "use_bias", False) and has_linear_activation(layer) and has_plain_weights(layer))
 
 
 def int8_grid(layer: keras.layers.Layer, kernel: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 from kapps import _keras_compat as compat
 
-__all__ = ["leaf_layers", "set_layer_weights", "refresh_statistics"]
+__all__ = ["leaf_layers", "set_layer_weights", "refresh_statistics", "has_linear_activation", "has_plain_weights"]
 
 
 def leaf_layers(model: Any) -> Iterator[Any]:
@@ -58,3 +58,17 @@ def refresh_statistics(model: Any) -> None:
     for layer in layers:
         if isinstance(layer, keras.layers.Normalization):
             layer.finalize_state()
+
+
+def has_linear_activation(layer: Any) -> bool:
+    """The layer applies no activation after its affine map (none, or ``"linear"``)."""
+    import keras
+
+    activation = getattr(layer, "activation", None)
+    return activation is None or activation is keras.activations.linear or \
+        getattr(activation, "__name__", "") == "linear"
+
+
+def has_plain_weights(layer: Any) -> bool:
+    """Plain float kernels that can be rewritten (no LoRA, no quantized kernels)."""
+    return not getattr(layer, "lora_enabled", False) and getattr(layer, "quantization_mode", None) is None
