@@ -229,8 +229,11 @@ def _register_layers() -> None:
     """Import the modules that register kapps' layers and model class, so ``keras.saving.load_model``
     finds them."""
     importlib.import_module("kapps.blocks")  # every layer kapps puts into a model lives there
-    builders = importlib.import_module("kapps.builders")  # BlockSequential, the Sequential builder's model
-    builders.allow_deep_graphs()  # ResNetRS270-420 build and reload only above Python's default limit
+    # BlockSequential, the Sequential builder's model; importing it raises the recursion limit, as
+    # ResNetRS270-420 build and reload only above Python's default. Only module imports here: the
+    # first ``import keras`` may come from a kapps module still being imported (``import
+    # kapps.builders``), which finishes its own registration (tests/test_imports.py).
+    importlib.import_module("kapps.builders")
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -21,8 +21,8 @@ GRAPH_RECURSION_LIMIT = 3000
 def allow_deep_graphs(limit: int = GRAPH_RECURSION_LIMIT) -> None:
     """Raise Python's recursion limit to ``limit``; never lower it (a caller may need more).
 
-    kapps calls it when its layers are registered with Keras, so that every kapps model builds and
-    every saved one reloads with ``keras.saving.load_model`` after ``import kapps``.
+    Importing this module calls it (kapps imports it when Keras is imported), so that every kapps
+    model builds and every saved one reloads with ``keras.saving.load_model`` after ``import kapps``.
 
     >>> import sys
     >>> allow_deep_graphs()
@@ -31,6 +31,9 @@ def allow_deep_graphs(limit: int = GRAPH_RECURSION_LIMIT) -> None:
     """
     if sys.getrecursionlimit() < limit:
         sys.setrecursionlimit(limit)
+
+
+allow_deep_graphs()
 
 
 def build_functional(

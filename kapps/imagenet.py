@@ -7,8 +7,11 @@ import json
 from importlib import resources
 from typing import Any, Callable
 
-import keras
 import numpy as np
+
+# Keras is imported inside the functions: kapps' blocks import this module while kapps registers
+# them with Keras, which happens during ``import keras`` (kapps/__init__.py); a module-level
+# ``import keras`` here would start that registration before this module has defined anything.
 
 #: Preprocessing modes (keras.applications' names) and what they do.
 MODES = {
@@ -27,6 +30,8 @@ DATA_FORMATS = ("channels_first", "channels_last")
 
 def resolve_data_format(data_format: str | None) -> str:
     """``data_format``, or ``keras.config.image_data_format()`` when it is None; validated."""
+    import keras
+
     if data_format is None:
         return keras.config.image_data_format()
     if data_format not in DATA_FORMATS:
@@ -51,6 +56,8 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     >>> preprocess_input(np.array([[[0.0]], [[127.5]], [[255.0]]]), "channels_first", mode="tf").ravel().tolist()
     [-1.0, 0.0, 1.0]
     """
+    import keras
+
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {', '.join(map(repr, MODES))}. Received: mode={mode!r}")
     channels_first = resolve_data_format(data_format) == "channels_first"
@@ -83,6 +90,8 @@ def _preprocess_numpy(x: np.ndarray, mode: str, channels_first: bool) -> np.ndar
 
 
 def _preprocess_tensor(x: Any, mode: str, channels_first: bool) -> Any:
+    import keras
+
     def constant(values: tuple) -> Any:
         return keras.ops.convert_to_tensor(_per_channel(values, channels_first), dtype=x.dtype)
 

@@ -128,3 +128,27 @@ def test_keras_with_kapps_allows_deep_graphs_and_never_lowers_a_higher_limit(ord
         KERAS_BACKEND="numpy",
     )
     assert out == {"default": 1000, "raised": 3000, "kept": 9000}
+
+
+def test_every_module_kapps_registers_with_keras_imports_first():
+    """kapps registers its layers during the first ``import keras``, importing kapps.blocks and
+    kapps.builders; when that first ``import keras`` comes from one of the modules they need
+    (``import kapps.imagenet`` or ``import kapps.builders`` as a script's first line), the module
+    must still import and the registration still happen. Each top-level module of that closure
+    is imported first in its own process (the processes run side by side)."""
+    needed = _run(
+        "import json, sys\nimport kapps, keras\n"
+        "print(json.dumps(sorted({'.'.join(m.split('.')[:2]) for m in sys.modules if m.startswith('kapps.')})))\n",
+        KERAS_BACKEND="numpy")
+    assert {"kapps.blocks", "kapps.builders", "kapps.imagenet"} <= set(needed)
+    code = ("import importlib, json, sys\nimportlib.import_module(sys.argv[1])\nimport keras\n"
+            "print(json.dumps([keras.saving.get_registered_object('kapps>BlockSequential') is not None,\n"
+            "                  keras.saving.get_registered_object('kapps>ConvBNAct') is not None,\n"
+            "                  sys.getrecursionlimit()]))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_BACKEND": "numpy"}
+    runs = {name: subprocess.Popen([sys.executable, "-c", code, name], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env) for name in needed}
+    for name, process in runs.items():
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (name, err[-2000:])
+        assert json.loads(out.strip().splitlines()[-1]) == [True, True, 3000], name
