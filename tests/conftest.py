@@ -18,6 +18,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# TensorFlow runs channels_first (NCHW) convolutions on the CPU only through oneDNN, which it turns on by
+# default only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX: on others (an AMD EPYC without AVX-512, seen
+# here on 2026-12-06) Conv2D refuses NCHW. Set before TensorFlow is imported (subprocesses inherit it).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Three workers share two cores: one compute thread per process (and per subprocess, which
     # inherits this) instead of TensorFlow's and PyTorch's pools of one thread a core fighting over

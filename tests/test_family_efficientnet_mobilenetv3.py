@@ -130,7 +130,8 @@ def _efficientnet_reference_with_statistics(size: int) -> keras.Model:
 
     reference = keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=(size, size, 3))
     randomize_batch_norm(reference)
-    norm = reference.get_layer("normalization")
+    # its one Normalization layer (Keras' auto-name counts per process: "normalization_3" after other builds)
+    norm = next(layer for layer in reference.layers if type(layer) is keras.layers.Normalization)
     norm.set_weights([np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]), np.array(1)])
     norm.finalize_state()  # keras refreshes its cached statistics only when it loads a file itself
     return reference
